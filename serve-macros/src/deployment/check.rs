@@ -1,0 +1,115 @@
+//! The rules a deployment's items must follow, each reported at the token at fault.
+
+use syn::spanned::Spanned;
+use syn::{FnArg, Generics, Signature};
+
+use crate::deployment::parse::{Ctor, DeploymentImpl, Output, type_ident};
+use crate::diag::Errors;
+
+/// Methods are served concurrently by replicas: `async`, `&self`, no generics.
+pub fn method(sig: &Signature, errors: &mut Errors) -> bool {
+    let mut ok = no_generics(&sig.generics, "a deployment method", errors);
+    let name = &sig.ident;
+    match sig.receiver() {
+        Some(r) if r.colon_token.is_some() => {
+            errors.help(
+                r.span(),
+                format!("`{name}` must take `&self`"),
+                "a replica is shared by concurrent calls; write `&self`",
+            );
+            ok = false;
+        }
+        Some(r) if r.reference.is_none() => {
+            errors.help(
+                r.self_token.span,
+                format!("`{name}` cannot take `self` by value"),
+                "a replica serves many calls; write `&self`",
+            );
+            ok = false;
+        }
+        Some(r) if r.mutability.is_some() => {
+            let span = r.mutability.map_or(r.self_token.span, |m| m.span);
+            errors.help(
+                span,
+                format!("`{name}` cannot take `&mut self`: a replica serves many calls at once"),
+                "take `&self` and keep mutable state behind a `Mutex` or an atomic",
+            );
+            ok = false;
+        }
+        _ => {}
+    }
+    if sig.asyncness.is_none() {
+        errors.help(sig.fn_token.span, format!("deployment method `{name}` must be `async`"), format!("write `async fn {name}`; keep sync helpers in a separate `impl` block without `#[deployment]`"));
+        ok = false;
+    }
+    ok
+}
+
+/// An `async fn` deployment: async, no generics, no receiver.
+pub fn function(sig: &Signature, errors: &mut Errors) -> bool {
+    let mut ok = no_generics(&sig.generics, "a deployment function", errors);
+    if sig.asyncness.is_none() {
+        let name = &sig.ident;
+        errors.help(
+            sig.fn_token.span,
+            format!("deployment function `{name}` must be `async`"),
+            format!("write `async fn {name}`"),
+        );
+        ok = false;
+    }
+    if let Some(FnArg::Receiver(r)) = sig.inputs.first() {
+        errors.help(
+            r.span(),
+            "a deployment function cannot take `self`",
+            "put methods in a `#[deployment] impl` of a struct",
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// The impl as a whole: inherent, not generic, of a named type, with a usable `new`.
+pub fn deployment_impl(d: &DeploymentImpl<'_>, errors: &mut Errors) -> bool {
+    let mut ok = no_generics(&d.item.generics, "a deployment", errors);
+    if let Some((_, path, _)) = &d.item.trait_ {
+        errors.help(
+            path.span(),
+            "`#[deployment]` goes on the struct's own `impl` block, not on a trait impl",
+            "move the deployment's methods into `impl Type { ... }`",
+        );
+        ok = false;
+    }
+    if type_ident(d.self_ty).is_none() {
+        errors.help(
+            d.self_ty.span(),
+            "a deployment must be a named struct",
+            "write `impl MyDeployment { ... }`",
+        );
+        ok = false;
+    }
+    if let Some(ctor) = &d.ctor {
+        ok &= constructor(ctor, errors);
+    }
+    ok
+}
+
+fn constructor(ctor: &Ctor<'_>, errors: &mut Errors) -> bool {
+    let ok = no_generics(&ctor.sig.generics, "a deployment constructor", errors);
+    if let Output::Unit = ctor.output {
+        errors.help(
+            ctor.sig.ident.span(),
+            "`new` must return `Self` or `Result<Self, E>`",
+            "add `-> Self`",
+        );
+        return false;
+    }
+    ok
+}
+
+fn no_generics(generics: &Generics, what: &str, errors: &mut Errors) -> bool {
+    if generics.params.is_empty() && generics.where_clause.is_none() {
+        return true;
+    }
+    errors.help(generics.span(), format!("{what} cannot be generic"), "deployments are instantiated once per replica with concrete types; use a concrete type or a trait object");
+    false
+}

@@ -1,0 +1,142 @@
+//! `#[deployment]` on a struct (name and options), on its impl (methods and constructor),
+//! or on an `async fn` (a stateless function node).
+
+mod attr;
+mod check;
+mod expand;
+mod parse;
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{Item, ItemFn, ItemImpl, ItemStruct};
+
+use crate::diag::{Errors, debug_print};
+pub use attr::ReplicaOptions;
+
+pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = match syn::parse2::<Item>(item.clone()) {
+        Ok(item) => item,
+        // Not Rust we can read: give rustc the tokens back so its error is the one shown.
+        Err(e) => {
+            let e = e.to_compile_error();
+            return quote!(#item #e);
+        }
+    };
+    let mut errors = Errors::default();
+    let (name, out) = match &item {
+        Item::Struct(s) => (s.ident.to_string(), on_struct(attr, s, &mut errors)),
+        Item::Impl(i) => (
+            i.self_ty.to_token_stream().to_string(),
+            on_impl(attr, i, &mut errors),
+        ),
+        Item::Fn(f) => (f.sig.ident.to_string(), on_fn(attr, f, &mut errors)),
+        other => {
+            errors.help(
+                other.span(),
+                "`#[deployment]` goes on a struct, its `impl` block, or an `async fn`",
+                "mark `struct Model` and `impl Model`, or `async fn step(...)`",
+            );
+            (String::new(), other.to_token_stream())
+        }
+    };
+    let errors = errors.into_compile_errors();
+    let out = quote!(#out #errors);
+    debug_print("deployment", &name, &out);
+    out
+}
+
+fn on_struct(attr: TokenStream, item: &ItemStruct, errors: &mut Errors) -> TokenStream {
+    let attr = attr::parse(attr, errors);
+    if !item.generics.params.is_empty() {
+        errors.help(
+            item.generics.span(),
+            "a deployment cannot be generic",
+            "use a concrete type",
+        );
+        return item.to_token_stream();
+    }
+    let ident = &item.ident;
+    let config = expand::config(&quote!(#ident), ident, &attr);
+    quote!(#item #config)
+}
+
+fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStream {
+    if !attr.is_empty() {
+        errors.help(
+            attr.span(),
+            "deployment options go on the struct, not on its impl block",
+            "move them to `#[deployment(...)]` on the struct",
+        );
+    }
+    let d = parse::deployment_impl(item);
+    if !check::deployment_impl(&d, errors) {
+        return item.to_token_stream();
+    }
+    let ident = parse::type_ident(d.self_ty).expect("checked above");
+    let self_ty = d.self_ty.to_token_stream();
+    // Methods that break a rule are left out of the client, so one mistake gives one error.
+    let methods = d
+        .methods
+        .iter()
+        .filter(|f| check::method(&f.sig, errors))
+        .map(|f| {
+            let m = parse::method(f, d.self_ty);
+            let name = &f.sig.ident;
+            (
+                name.clone(),
+                expand::client_method(&m, name, quote!(<#self_ty>::#name), true),
+            )
+        })
+        .collect();
+    let bind = match &d.ctor {
+        Some(ctor) => expand::bind_with_ctor(&self_ty, ctor),
+        None => expand::bind_without_args(&self_ty, expand::default_construct(d.self_ty)),
+    };
+    let parts = expand::Parts {
+        vis: &syn::Visibility::Public(Default::default()),
+        self_ty,
+        ident,
+        kind: expand::kind("Struct"),
+        methods,
+        bind,
+    };
+    let generated = expand::deployment(parts);
+    quote!(#item #generated)
+}
+
+fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
+    let attr = attr::parse(attr, errors);
+    if !check::function(&item.sig, errors) {
+        return item.to_token_stream();
+    }
+    let ident = &item.sig.ident;
+    let vis = &item.vis;
+    // A braced struct lives only in the type namespace, so it can share the fn's name:
+    // graphs name the deployment `aggregate` and still call the fn `aggregate`.
+    let marker = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #ident { __serve_private: () }
+    };
+    let self_ty = quote!(#ident);
+    let self_type: syn::Type = syn::parse_quote!(#ident);
+    let method = parse::function(item, &self_type);
+    let call = format_ident!("call", span = ident.span());
+    let methods = vec![(
+        call.clone(),
+        expand::client_method(&method, &call, quote!(#ident), false),
+    )];
+    let bind = expand::bind_without_args(&self_ty, quote!(#ident { __serve_private: () }));
+    let config = expand::config(&self_ty, ident, &attr);
+    let parts = expand::Parts {
+        vis,
+        self_ty: self_ty.clone(),
+        ident,
+        kind: expand::kind("Function"),
+        methods,
+        bind,
+    };
+    let generated = expand::deployment(parts);
+    quote!(#item #marker #config #generated)
+}

@@ -1,0 +1,156 @@
+//! The IR of a deployment: its constructor and methods, with `Self` spelled out.
+
+use syn::visit_mut::VisitMut;
+use syn::{
+    Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemFn, ItemImpl, ReturnType, Signature, Type,
+};
+
+/// What a method or constructor returns, as the generated client sees it.
+pub enum Output {
+    /// No return type.
+    Unit,
+    /// A value; the call cannot fail (except by panicking).
+    Plain(Type),
+    /// A `Result`: its error becomes the node's error.
+    Fallible(Type),
+}
+
+impl Output {
+    pub fn of(ret: &ReturnType, self_ty: &Type) -> Self {
+        match ret {
+            ReturnType::Default => Output::Unit,
+            ReturnType::Type(_, ty) => {
+                let ty = replace_self(ty, self_ty);
+                if is_result(&ty) {
+                    Output::Fallible(ty)
+                } else {
+                    Output::Plain(ty)
+                }
+            }
+        }
+    }
+}
+
+/// A `Result` by name (`Result`, `io::Result`, `anyhow::Result`...); its `Ok` type is read
+/// through a trait, so aliases with one parameter work too.
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => {
+            p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result")
+        }
+        Type::Group(g) => is_result(&g.elem),
+        Type::Paren(p) => is_result(&p.elem),
+        _ => false,
+    }
+}
+
+/// A method a handle can call.
+pub struct Method<'a> {
+    pub docs: Vec<&'a Attribute>,
+    pub params: Vec<Type>,
+    pub output: Output,
+}
+
+/// The `new` constructor, if the impl has one.
+pub struct Ctor<'a> {
+    pub sig: &'a Signature,
+    pub params: Vec<Type>,
+    pub output: Output,
+}
+
+/// A `#[deployment] impl`.
+pub struct DeploymentImpl<'a> {
+    pub item: &'a ItemImpl,
+    pub self_ty: &'a Type,
+    pub ctor: Option<Ctor<'a>>,
+    /// Functions with a receiver: the deployment's methods, checked or not.
+    pub methods: Vec<&'a ImplItemFn>,
+}
+
+pub fn deployment_impl(item: &ItemImpl) -> DeploymentImpl<'_> {
+    let self_ty = &*item.self_ty;
+    let mut ctor = None;
+    let mut methods = Vec::new();
+    for f in item.items.iter().filter_map(|i| match i {
+        ImplItem::Fn(f) => Some(f),
+        _ => None,
+    }) {
+        if f.sig.receiver().is_some() {
+            methods.push(f);
+        } else if f.sig.ident == "new" {
+            ctor = Some(Ctor {
+                sig: &f.sig,
+                params: param_types(&f.sig, self_ty),
+                output: Output::of(&f.sig.output, self_ty),
+            });
+        }
+    }
+    DeploymentImpl {
+        item,
+        self_ty,
+        ctor,
+        methods,
+    }
+}
+
+pub fn method<'a>(f: &'a ImplItemFn, self_ty: &Type) -> Method<'a> {
+    Method {
+        docs: docs(&f.attrs),
+        params: param_types(&f.sig, self_ty),
+        output: Output::of(&f.sig.output, self_ty),
+    }
+}
+
+/// An `async fn` deployment, seen as a method of an invisible unit struct.
+pub fn function<'a>(item: &'a ItemFn, self_ty: &Type) -> Method<'a> {
+    Method {
+        docs: docs(&item.attrs),
+        params: param_types(&item.sig, self_ty),
+        output: Output::of(&item.sig.output, self_ty),
+    }
+}
+
+fn docs(attrs: &[Attribute]) -> Vec<&Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident("doc")).collect()
+}
+
+fn param_types(sig: &Signature, self_ty: &Type) -> Vec<Type> {
+    sig.inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(pat) => Some(replace_self(&pat.ty, self_ty)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+/// The last identifier of the impl's type: `Segmentation` in `impl models::Segmentation`.
+pub fn type_ident(ty: &Type) -> Option<&Ident> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            last.arguments.is_none().then_some(&last.ident)
+        }
+        Type::Group(g) => type_ident(&g.elem),
+        _ => None,
+    }
+}
+
+/// Generated code lives outside the impl, where `Self` would mean something else.
+fn replace_self(ty: &Type, self_ty: &Type) -> Type {
+    struct Replace<'a>(&'a Type);
+    impl VisitMut for Replace<'_> {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::Path(p) = ty {
+                if p.qself.is_none() && p.path.is_ident("Self") {
+                    *ty = self.0.clone();
+                    return;
+                }
+            }
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+    let mut ty = ty.clone();
+    Replace(self_ty).visit_type_mut(&mut ty);
+    ty
+}

@@ -1,0 +1,110 @@
+//! `#[graph(route_prefix = "/classify", http_adapter = json_request, ...)]`.
+
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+use syn::{Expr, LitStr, Path};
+
+use crate::deployment::ReplicaOptions;
+use crate::diag::Errors;
+use crate::options;
+
+pub const OPTIONS: &[&str] = &[
+    "route_prefix",
+    "http_adapter",
+    "body_limit",
+    "num_replicas",
+    "max_ongoing_requests",
+    "max_queued_requests",
+];
+
+/// The built-in adapters; any other path names a user function.
+pub const JSON_REQUEST: &str = "json_request";
+pub const RAW_BYTES: &str = "raw_bytes";
+
+pub enum Adapter {
+    Json,
+    RawBytes(Path),
+    Custom(Path),
+}
+
+pub struct GraphAttr {
+    pub route_prefix: Option<LitStr>,
+    pub adapter: Adapter,
+    pub body_limit: Option<u64>,
+    pub driver: ReplicaOptions,
+}
+
+pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
+    let mut out = GraphAttr {
+        route_prefix: None,
+        adapter: Adapter::Json,
+        body_limit: None,
+        driver: ReplicaOptions::default(),
+    };
+    for opt in options::parse(attr, OPTIONS, "graph", errors) {
+        if out.driver.take(&opt, errors) {
+            continue;
+        }
+        match opt.key.to_string().as_str() {
+            "route_prefix" => {
+                out.route_prefix = options::string(&opt, errors).filter(|p| route_prefix(p, errors))
+            }
+            "body_limit" => out.body_limit = options::integer(&opt, 1, errors),
+            _ => {
+                if let Some(adapter) = adapter(&opt.value, errors) {
+                    out.adapter = adapter;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn route_prefix(prefix: &LitStr, errors: &mut Errors) -> bool {
+    let value = prefix.value();
+    let problem = if !value.starts_with('/') {
+        Some(format!(
+            "write `route_prefix = \"/{}\"`",
+            value.trim_start_matches('/')
+        ))
+    } else if value.len() > 1 && value.ends_with('/') {
+        Some(format!(
+            "write `route_prefix = \"{}\"`",
+            value.trim_end_matches('/')
+        ))
+    } else if value.starts_with("/-/") || value == "/-" {
+        Some("`/-/` is reserved for the server's own routes (`/-/healthz`, `/-/routes`); pick another prefix".to_owned())
+    } else if value.contains(|c: char| {
+        c.is_whitespace() || c == '{' || c == '}' || c == '*' || c == '?' || c == '#'
+    }) {
+        Some("use a plain path: letters, digits, `-`, `_`, `.` and `/`".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(help) => {
+            errors.help(
+                prefix.span(),
+                format!("invalid route prefix `{value}`"),
+                format!("a route prefix starts with `/` and has no trailing `/`; {help}"),
+            );
+            false
+        }
+        None => true,
+    }
+}
+
+fn adapter(value: &Expr, errors: &mut Errors) -> Option<Adapter> {
+    let Expr::Path(p) = value else {
+        errors.help(value.span(), "`http_adapter` must be a path", format!("use `{JSON_REQUEST}`, `{RAW_BYTES}`, or the path of an `async fn(HttpRequest) -> Result<Input, AdapterError>`"));
+        return None;
+    };
+    let path = p.path.clone();
+    Some(if path.is_ident(JSON_REQUEST) {
+        Adapter::Json
+    } else if path.is_ident(RAW_BYTES) {
+        Adapter::RawBytes(path)
+    } else {
+        Adapter::Custom(path)
+    })
+}

@@ -1,0 +1,508 @@
+//! Code generation for `#[graph]`: start-up in dependency order, straight-line per-request
+//! code that runs every node as soon as its inputs are ready, the spec, and the adapter.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, ReturnType, Type};
+
+use crate::deployment::ReplicaOptions;
+use crate::graph::attr::{Adapter, GraphAttr, JSON_REQUEST, RAW_BYTES};
+use crate::graph::check::{DepArg, Kind, NodeArg, Plan, ValueRef};
+use crate::graph::parse::{Param, path_text, tidy};
+use crate::paths::{SERDE, private};
+
+/// Default largest request body: 2 MiB, as axum's own default.
+const DEFAULT_BODY_LIMIT: u64 = 2 * 1024 * 1024;
+
+pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
+    let private = private();
+    let name = &item.sig.ident;
+    let shell = shell(item);
+    let fields = (0..plan.deps.len()).map(dep_ident);
+    let field_types = plan.deps.iter().map(|d| {
+        let ty = &d.ty;
+        quote_spanned!(ty.span()=> #private::Handle<#ty>)
+    });
+    let input_ty = input_type(plan.inputs);
+    let output_ty = output_type(item);
+    let name_text = name.to_string();
+    let spec = spec(plan, &name_text, &output_ty);
+    let ingress = ingress(attr);
+    let build = build(plan);
+    let run = run(plan, &output_ty);
+    let (adapter_items, adapt) = adapt(attr, plan.inputs);
+    quote! {
+        #shell
+
+        const _: () = {
+            #[doc(hidden)]
+            #[allow(non_snake_case)]
+            pub struct __serve_Nodes { #(#fields: #field_types,)* }
+
+            #adapter_items
+
+            impl #name {
+                /// The graph's static topology: inputs, deployments, calls, edges, options.
+                pub fn spec() -> #private::GraphSpec {
+                    <Self as #private::Graph>::spec()
+                }
+            }
+
+            #[allow(clippy::let_unit_value, clippy::unit_arg, clippy::needless_question_mark)]
+            impl #private::Graph for #name {
+                type Input = #input_ty;
+                type Output = #output_ty;
+                type Nodes = __serve_Nodes;
+                const NAME: &'static str = #name_text;
+
+                fn spec() -> #private::GraphSpec { #spec }
+                fn ingress() -> #private::IngressOptions { #ingress }
+                #build
+                #run
+                #adapt
+            }
+
+            #private::inventory::submit! {
+                #private::GraphRegistration {
+                    name: #name_text,
+                    module: ::core::module_path!(),
+                    spec: <#name as #private::Graph>::spec,
+                }
+            }
+        };
+    }
+}
+
+/// What stands for the graph: a braced struct (type namespace only, so it never captures a
+/// `let` of the same name the way a unit struct would) and a fn of the same name returning
+/// it, which is what `serve_runtime::start(name)` and `App::graph(name)` take.
+fn shell(item: &ItemFn) -> TokenStream {
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let docs: Vec<_> = item
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect();
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug)]
+        #vis struct #name { __serve_private: () }
+
+        #(#docs)*
+        #vis fn #name() -> #name {
+            #name { __serve_private: () }
+        }
+    }
+}
+
+/// What is left when the graph has errors: the struct and an `impl Graph` with the
+/// declared types, so code that uses the graph does not add errors of its own.
+pub fn fallback(item: &ItemFn, params: &[Param]) -> TokenStream {
+    let private = private();
+    let name = &item.sig.ident;
+    let name_text = name.to_string();
+    let shell = shell(item);
+    let input_ty = input_type(params);
+    let output_ty = output_type(item);
+    quote! {
+        #shell
+        const _: () = {
+            impl #name {
+                pub fn spec() -> #private::GraphSpec { ::core::unreachable!() }
+            }
+            impl #private::Graph for #name {
+                type Input = #input_ty;
+                type Output = #output_ty;
+                type Nodes = ();
+                const NAME: &'static str = #name_text;
+                fn spec() -> #private::GraphSpec { ::core::unreachable!() }
+                fn ingress() -> #private::IngressOptions { ::core::unreachable!() }
+                async fn build(_: &mut #private::BuildContext) -> #private::Result<(), #private::Error> { ::core::unreachable!() }
+                async fn run(_: &(), _: Self::Input) -> #private::Result<Self::Output, #private::Error> { ::core::unreachable!() }
+                async fn adapt(_: #private::HttpRequest) -> #private::Result<Self::Input, #private::AdapterError> { ::core::unreachable!() }
+            }
+        };
+    }
+}
+
+fn input_type(params: &[Param]) -> TokenStream {
+    let types = params.iter().map(|p| &p.ty);
+    match params {
+        [one] => {
+            let ty = &one.ty;
+            quote!(#ty)
+        }
+        _ => quote!((#(#types,)*)),
+    }
+}
+
+fn output_type(item: &ItemFn) -> TokenStream {
+    match &item.sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => quote!(#ty),
+    }
+}
+
+fn dep_ident(i: usize) -> Ident {
+    format_ident!("__serve_d{}", i)
+}
+
+fn build(plan: &Plan<'_>) -> TokenStream {
+    let private = private();
+    let deploys = plan.deps.iter().enumerate().map(|(i, dep)| {
+        let ident = dep_ident(i);
+        let ty = &dep.ty;
+        let bind = &dep.bind;
+        let args = dep.args.iter().map(|a| match a {
+            DepArg::Handle { dep, span } => {
+                let handle = dep_ident(*dep);
+                quote_spanned!(*span=> #private::Clone::clone(&#handle))
+            }
+            DepArg::Const(expr) => quote!(#expr),
+        });
+        let binder = quote_spanned!(ty.span()=> #private::binder::<#ty>());
+        quote! {
+            let #ident = __serve_ctx.deploy(#binder.#bind(#(#args),*)).await?;
+        }
+    });
+    let fields = (0..plan.deps.len()).map(dep_ident);
+    quote! {
+        async fn build(__serve_ctx: &mut #private::BuildContext) -> #private::Result<__serve_Nodes, #private::Error> {
+            #(#deploys)*
+            #private::Result::Ok(__serve_Nodes { #(#fields,)* })
+        }
+    }
+}
+
+/// Where a consumer gets a value from.
+enum Source {
+    /// The `j`th channel of node `n`.
+    Channel(usize, usize),
+    /// The `j`th copy of input `i`.
+    Input(usize, usize),
+}
+
+impl Source {
+    fn tokens(&self, span: Span) -> TokenStream {
+        let private = private();
+        match *self {
+            Source::Channel(n, j) => {
+                let rx = format_ident!("__serve_rx_{}_{}", n, j);
+                quote_spanned!(span=> #private::recv(#rx).await?)
+            }
+            Source::Input(i, j) => {
+                let v = format_ident!("__serve_in_{}_{}", i, j);
+                quote!(#v)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Consumer {
+    Arg(usize, usize),
+    Output,
+}
+
+fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
+    let private = private();
+    // Each value is handed to its consumers in node order; the last one gets the original.
+    let mut consumers: HashMap<ValueRef, Vec<Consumer>> = HashMap::new();
+    for (n, node) in plan.nodes.iter().enumerate() {
+        for (a, arg) in node.args.iter().enumerate() {
+            if let NodeArg::Value { from, .. } = arg {
+                consumers
+                    .entry(*from)
+                    .or_default()
+                    .push(Consumer::Arg(n, a));
+            }
+        }
+    }
+    consumers
+        .entry(plan.output)
+        .or_default()
+        .push(Consumer::Output);
+    let mut sources: HashMap<Consumer, Source> = HashMap::new();
+    for (value, list) in &consumers {
+        for (j, c) in list.iter().enumerate() {
+            let source = match *value {
+                ValueRef::Node(n) => Source::Channel(n, j),
+                ValueRef::Input(i) => Source::Input(i, j),
+            };
+            sources.insert(*c, source);
+        }
+    }
+
+    let params: Vec<&Ident> = plan.inputs.iter().map(|p| &p.ident).collect();
+    let unpack = match params.as_slice() {
+        [one] => quote!(let #one = __serve_input;),
+        many => quote!(let (#(#many,)*) = __serve_input;),
+    };
+    let copies = plan.inputs.iter().enumerate().map(|(i, p)| {
+        let ident = &p.ident;
+        let list = consumers
+            .get(&ValueRef::Input(i))
+            .map_or(&[][..], Vec::as_slice);
+        let names: Vec<Ident> = (0..list.len())
+            .map(|j| format_ident!("__serve_in_{}_{}", i, j))
+            .collect();
+        match names.split_last() {
+            None => quote!(let _ = #ident;),
+            Some((last, rest)) => {
+                let fan = quote_spanned!(ident.span()=> #private::fan_out(&#ident));
+                quote! { #(let #rest = #fan;)* let #last = #ident; }
+            }
+        }
+    });
+    let channels = plan.nodes.iter().enumerate().flat_map(|(n, _)| {
+        let count = consumers.get(&ValueRef::Node(n)).map_or(0, Vec::len);
+        let private = private.clone();
+        (0..count).map(move |j| {
+            let tx = format_ident!("__serve_tx_{}_{}", n, j);
+            let rx = format_ident!("__serve_rx_{}_{}", n, j);
+            quote!(let (#tx, #rx) = #private::oneshot::channel();)
+        })
+    });
+    let blocks: Vec<Ident> = (0..plan.nodes.len())
+        .map(|n| format_ident!("__serve_node_{}", n))
+        .collect();
+    let node_blocks = plan.nodes.iter().enumerate().map(|(n, node)| {
+        let block = &blocks[n];
+        let mut receive = Vec::new();
+        let args: Vec<TokenStream> = node
+            .args
+            .iter()
+            .enumerate()
+            .map(|(a, arg)| match arg {
+                NodeArg::Value { token, .. } => {
+                    let local = Ident::new(&format!("__serve_arg{a}"), token.span());
+                    let source = sources[&Consumer::Arg(n, a)].tokens(token.span());
+                    receive.push(quote!(let #local = #source;));
+                    quote!(#local)
+                }
+                NodeArg::Const(expr) => quote_spanned!(expr.span()=> #private::Into::into(#expr)),
+            })
+            .collect();
+        let receiver = {
+            let field = dep_ident(node.dep);
+            quote_spanned!(node.receiver_span=> __serve_nodes.#field)
+        };
+        let method = node.method.clone().unwrap_or_else(|| Ident::new("call", node.callee_span));
+        let annotation = node.ty.as_ref().map(|ty| quote!(: #ty));
+        let count = consumers.get(&ValueRef::Node(n)).map_or(0, Vec::len);
+        let sends = (0..count).map(|j| {
+            let tx = format_ident!("__serve_tx_{}_{}", n, j);
+            if j + 1 == count {
+                quote!(#private::send(#tx, __serve_out);)
+            } else {
+                quote_spanned!(node.callee_span=> #private::send(#tx, #private::fan_out(&__serve_out));)
+            }
+        });
+        quote! {
+            let #block = async move {
+                #(#receive)*
+                let __serve_out #annotation = #receiver.#method(#(#args),*).await?;
+                #(#sends)*
+                #private::Result::<(), #private::Error>::Ok(())
+            };
+        }
+    });
+    let join = join(&blocks);
+    let output = sources[&Consumer::Output].tokens(plan.output_span);
+    let output = quote_spanned!(plan.output_span=> let __serve_output: #output_ty = #output;);
+    quote! {
+        #[allow(unused_variables)]
+        async fn run(__serve_nodes: &__serve_Nodes, __serve_input: Self::Input) -> #private::Result<#output_ty, #private::Error> {
+            #unpack
+            #(#copies)*
+            #(#channels)*
+            #(#node_blocks)*
+            #join
+            #output
+            #private::Result::Ok(__serve_output)
+        }
+    }
+}
+
+/// Polls every node of a request together; the first error ends the request and drops
+/// (cancels) the rest. Nested in groups so very wide graphs stay within macro limits.
+fn join(blocks: &[Ident]) -> TokenStream {
+    let private = private();
+    const GROUP: usize = 12;
+    match blocks.len() {
+        0 => quote!(),
+        1 => {
+            let b = &blocks[0];
+            quote!(#b.await?;)
+        }
+        n if n <= GROUP => quote!(#private::try_join!(#(#blocks),*)?;),
+        _ => {
+            let groups = blocks.chunks(GROUP).map(|chunk| {
+                let inner = join(chunk);
+                quote!(async move { #inner #private::Result::<(), #private::Error>::Ok(()) })
+            });
+            let names: Vec<Ident> = (0..blocks.len().div_ceil(GROUP))
+                .map(|g| format_ident!("__serve_group_{}", g))
+                .collect();
+            let lets = names.iter().zip(groups).map(|(n, g)| quote!(let #n = #g;));
+            let outer = join(&names);
+            quote!(#(#lets)* #outer)
+        }
+    }
+}
+
+fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
+    let private = private();
+    let inputs = plan.inputs.iter().map(|p| {
+        let n = p.ident.to_string();
+        let ty = &p.ty;
+        let t = tidy(&quote!(#ty).to_string());
+        quote!(__serve_spec.input(#n, #t);)
+    });
+    let deps = plan.deps.iter().enumerate().map(|(i, d)| {
+        let ident = dep_ident(i);
+        let ty = &d.ty;
+        let text = path_text(ty);
+        let kind = match d.kind {
+            Kind::Struct => quote!(#private::DeploymentKind::Struct),
+            Kind::Function => quote!(#private::DeploymentKind::Function),
+        };
+        let handles = d.args.iter().filter_map(|a| match a {
+            DepArg::Handle { dep, .. } => Some(dep_ident(*dep)),
+            DepArg::Const(_) => None,
+        });
+        quote!(let #ident = __serve_spec.deployment::<#ty>(#text, #kind, &[#(#handles),*]);)
+    });
+    let value_id = |v: &ValueRef| match *v {
+        ValueRef::Input(i) => plan.inputs[i].ident.to_string(),
+        ValueRef::Node(n) => plan.nodes[n].id.clone(),
+    };
+    let nodes = plan.nodes.iter().map(|node| {
+        let id = &node.id;
+        let dep = dep_ident(node.dep);
+        let method = match &node.method {
+            Some(m) => {
+                let m = m.to_string();
+                quote!(::core::option::Option::Some(#m))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let args = node.args.iter().map(|a| match a {
+            NodeArg::Value { from, .. } => {
+                let id = value_id(from);
+                quote!(#private::value(#id))
+            }
+            NodeArg::Const(expr) => {
+                let text = tidy(&quote!(#expr).to_string());
+                quote!(#private::constant(#text))
+            }
+        });
+        quote!(__serve_spec.node(#id, #dep, #method, ::std::vec![#(#args),*]);)
+    });
+    let output = value_id(&plan.output);
+    let output_text = tidy(&output_ty.to_string());
+    quote! {
+        let mut __serve_spec = #private::SpecBuilder::new(#name, <Self as #private::Graph>::ingress());
+        #(#inputs)*
+        #(#deps)*
+        #(#nodes)*
+        __serve_spec.output(#output, #output_text)
+    }
+}
+
+fn ingress(attr: &GraphAttr) -> TokenStream {
+    let private = private();
+    let prefix = attr
+        .route_prefix
+        .as_ref()
+        .map_or_else(|| "/".to_owned(), |p| p.value());
+    let adapter = match &attr.adapter {
+        Adapter::Json => JSON_REQUEST.to_owned(),
+        Adapter::RawBytes(_) => RAW_BYTES.to_owned(),
+        Adapter::Custom(path) => path_text(path),
+    };
+    let limit = attr.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let driver = driver_options(&attr.driver);
+    quote! {
+        #private::IngressOptions {
+            route_prefix: #prefix,
+            http_adapter: #adapter,
+            driver: #driver,
+            body_limit: #limit,
+        }
+    }
+}
+
+fn driver_options(options: &ReplicaOptions) -> TokenStream {
+    options.to_tokens()
+}
+
+/// The `adapt` method, plus the items it needs (the JSON input struct).
+fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
+    let private = private();
+    let signature = quote!(async fn adapt(__serve_request: #private::HttpRequest) -> #private::Result<Self::Input, #private::AdapterError>);
+    match &attr.adapter {
+        Adapter::Json => {
+            let idents: Vec<&Ident> = inputs.iter().map(|p| &p.ident).collect();
+            let types = inputs.iter().map(|p| &p.ty);
+            let names = idents.iter().map(|i| i.to_string());
+            let serde = SERDE;
+            let items = quote! {
+                #[derive(#private::serde::Deserialize)]
+                #[serde(crate = #serde, deny_unknown_fields)]
+                struct __serve_Input { #(#idents: #types,)* }
+            };
+            let value = match idents.as_slice() {
+                [one] => quote!(__serve_v.#one),
+                many => quote!((#(__serve_v.#many,)*)),
+            };
+            let body = quote! {
+                #signature {
+                    let __serve_v: __serve_Input = #private::json_request(&__serve_request, &[#(#names),*])?;
+                    #private::Result::Ok(#value)
+                }
+            };
+            (items, body)
+        }
+        Adapter::RawBytes(path) => {
+            let body = quote_spanned! {path.span()=>
+                #signature {
+                    #private::Result::Ok(#private::From::from(#private::raw_bytes(__serve_request)))
+                }
+            };
+            (quote!(), body)
+        }
+        Adapter::Custom(path) => {
+            let call = quote_spanned!(path.span()=> #path(__serve_request).await);
+            (quote!(), quote!(#signature { #call }))
+        }
+    }
+}
+
+/// The span that errors about a raw-bytes graph's parameters go on.
+pub fn raw_bytes_arity(
+    attr: &GraphAttr,
+    inputs: &[Param],
+    fn_span: Span,
+) -> Option<(Span, String)> {
+    match (&attr.adapter, inputs.len()) {
+        (Adapter::RawBytes(path), n) if n != 1 => Some((
+            if n == 0 { fn_span } else { path.span() },
+            format!(
+                "`raw_bytes` hands the body to a graph with exactly one parameter, and this graph has {n}"
+            ),
+        )),
+        _ => None,
+    }
+}
+
+#[allow(dead_code)]
+fn ty_text(ty: &Type) -> String {
+    tidy(&quote!(#ty).to_string())
+}

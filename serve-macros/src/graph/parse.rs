@@ -1,0 +1,299 @@
+//! Reading a graph body: each statement binds a deployment or calls one.
+//!
+//! This step is syntax only; names are resolved in `check`.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Expr, FnArg, Ident, ItemFn, Pat, Path, Stmt, Type};
+
+use crate::diag::Errors;
+
+/// A graph parameter.
+pub struct Param {
+    pub ident: Ident,
+    pub ty: Type,
+}
+
+/// `Type::bind(args)`.
+pub struct Bind {
+    /// The deployment type: the path without `::bind`.
+    pub ty: Path,
+    pub bind: Ident,
+    pub args: Vec<Expr>,
+}
+
+/// A per-request call.
+pub enum Call {
+    /// `handle.method(args)`.
+    Method {
+        receiver: Ident,
+        method: Ident,
+        args: Vec<Expr>,
+    },
+    /// `function(args)`: a function deployment.
+    Function { func: Path, args: Vec<Expr> },
+}
+
+impl Call {
+    pub fn args(&self) -> &[Expr] {
+        match self {
+            Call::Method { args, .. } | Call::Function { args, .. } => args,
+        }
+    }
+}
+
+pub enum Rhs {
+    Bind(Bind),
+    Call(Call),
+}
+
+/// One `let` (or a bare call statement, whose value is dropped: `name` is `None`).
+pub struct Statement {
+    pub name: Option<Ident>,
+    pub ty: Option<Type>,
+    pub rhs: Rhs,
+    pub span: Span,
+}
+
+pub enum Tail {
+    Value(Ident),
+    Call(Call, Span),
+}
+
+pub struct GraphFn {
+    pub params: Vec<Param>,
+    pub statements: Vec<Statement>,
+    pub tail: Option<Tail>,
+}
+
+pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
+    let params = item
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => Some(Param {
+                    ident: pi.ident.clone(),
+                    ty: (*pt.ty).clone(),
+                }),
+                other => {
+                    errors.help(
+                        other.span(),
+                        "graph parameters must be plain names",
+                        "write `name: Type`; the parameters are the graph's inputs",
+                    );
+                    None
+                }
+            },
+            FnArg::Receiver(r) => {
+                errors.help(
+                    r.span(),
+                    "a graph cannot take `self`",
+                    "a graph is a free `async fn` whose parameters are its inputs",
+                );
+                None
+            }
+        })
+        .collect();
+    let mut statements = Vec::new();
+    let mut tail = None;
+    let count = item.block.stmts.len();
+    for (i, stmt) in item.block.stmts.iter().enumerate() {
+        match stmt {
+            Stmt::Local(local) => {
+                let Some(init) = &local.init else {
+                    errors.help(local.span(), "a graph `let` needs a value", "write `let name = deployment.method(args);`");
+                    continue;
+                };
+                if let Some((else_token, _)) = &init.diverge {
+                    errors.help(else_token.span(), "`let ... else` is not supported in a graph", "bind the call's value to a name");
+                    continue;
+                }
+                let (name, ty) = match pattern(&local.pat, errors) {
+                    Some(p) => p,
+                    None => continue,
+                };
+                if let Some(rhs) = rhs(&init.expr, errors) {
+                    statements.push(Statement { name, ty, rhs, span: local.span() });
+                }
+            }
+            Stmt::Expr(expr, Some(_)) => match rhs(expr, errors) {
+                Some(Rhs::Call(call)) => statements.push(Statement { name: None, ty: None, rhs: Rhs::Call(call), span: expr.span() }),
+                Some(Rhs::Bind(b)) => errors.help(b.bind.span(), "a bound deployment must be given a name", format!("write `let name = {}::bind(...);`", path_text(&b.ty))),
+                None => {}
+            },
+            Stmt::Expr(expr, None) if i + 1 == count => {
+                tail = self::tail(expr, errors);
+            }
+            other => errors.help(
+                other.span(),
+                "a graph body only binds deployments and calls them",
+                "use `let h = Model::bind(...);`, `let v = h.method(...);` or `let v = function(...);`; do other work inside a deployment",
+            ),
+        }
+    }
+    GraphFn {
+        params,
+        statements,
+        tail,
+    }
+}
+
+fn pattern(pat: &Pat, errors: &mut Errors) -> Option<(Option<Ident>, Option<Type>)> {
+    match pat {
+        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+            if let Some(m) = &pi.mutability {
+                errors.help(m.span(), "graph values are immutable", "remove `mut`");
+            }
+            Some((Some(pi.ident.clone()), None))
+        }
+        Pat::Wild(_) => Some((None, None)),
+        Pat::Type(pt) => {
+            let (name, _) = pattern(&pt.pat, errors)?;
+            Some((name, Some((*pt.ty).clone())))
+        }
+        other => {
+            errors.help(
+                other.span(),
+                "a graph `let` binds one name",
+                "write `let name = ...;`; destructure the value inside the deployment that uses it",
+            );
+            None
+        }
+    }
+}
+
+fn strip_await(expr: &Expr) -> &Expr {
+    // Awaiting a node reads naturally; the graph awaits every node anyway.
+    match expr {
+        Expr::Await(a) => strip_await(&a.base),
+        Expr::Paren(p) => strip_await(&p.expr),
+        Expr::Group(g) => strip_await(&g.expr),
+        other => other,
+    }
+}
+
+fn rhs(expr: &Expr, errors: &mut Errors) -> Option<Rhs> {
+    let expr = strip_await(expr);
+    match expr {
+        Expr::Call(call) => {
+            let Expr::Path(func) = &*call.func else {
+                errors.help(
+                    call.func.span(),
+                    "expected a deployment function or `Type::bind`",
+                    "call a `#[deployment] async fn` by name",
+                );
+                return None;
+            };
+            let args: Vec<Expr> = call.args.iter().cloned().collect();
+            let path = &func.path;
+            let last = path.segments.last()?;
+            if path.segments.len() >= 2 && last.ident == "bind" {
+                let mut ty = path.clone();
+                ty.segments.pop();
+                let trailing = ty.segments.pop().map(|p| p.into_value());
+                if let Some(seg) = trailing {
+                    ty.segments.push(seg);
+                }
+                Some(Rhs::Bind(Bind {
+                    ty,
+                    bind: last.ident.clone(),
+                    args,
+                }))
+            } else {
+                Some(Rhs::Call(Call::Function {
+                    func: path.clone(),
+                    args,
+                }))
+            }
+        }
+        Expr::MethodCall(mc) => {
+            let receiver = match strip_await(&mc.receiver) {
+                Expr::Path(p) if p.path.get_ident().is_some() => p.path.get_ident().cloned()?,
+                other => {
+                    errors.help(
+                        other.span(),
+                        "a method is called on a bound deployment's name",
+                        "bind it first: `let model = Model::bind(...);` then `model.method(...)`",
+                    );
+                    return None;
+                }
+            };
+            if let Some(turbofish) = &mc.turbofish {
+                errors.help(
+                    turbofish.span(),
+                    "deployment methods are not generic",
+                    "remove the `::<...>`",
+                );
+            }
+            Some(Rhs::Call(Call::Method {
+                receiver,
+                method: mc.method.clone(),
+                args: mc.args.iter().cloned().collect(),
+            }))
+        }
+        Expr::Try(t) => {
+            errors.help(
+                t.question_token.span(),
+                "`?` is not needed in a graph",
+                "remove it: a failing node fails the request with an error naming it",
+            );
+            None
+        }
+        other => {
+            errors.help(other.span(), "expected a deployment call or `Type::bind(...)`", "a graph body only wires deployments: `Model::bind(...)`, `handle.method(...)`, `function(...)`");
+            None
+        }
+    }
+}
+
+/// `Type::bind(args)` nested in another `bind`.
+pub fn bind_expr(expr: &Expr) -> Option<Rhs> {
+    let mut errors = Errors::default();
+    let rhs = rhs(expr, &mut errors);
+    // `bind_expr` is only called on what is already known to be a `bind` call.
+    debug_assert!(errors.is_empty());
+    rhs
+}
+
+fn tail(expr: &Expr, errors: &mut Errors) -> Option<Tail> {
+    match strip_await(expr) {
+        Expr::Path(p) if p.path.get_ident().is_some() => {
+            Some(Tail::Value(p.path.get_ident().cloned()?))
+        }
+        other => match rhs(other, errors)? {
+            Rhs::Call(call) => Some(Tail::Call(call, other.span())),
+            Rhs::Bind(b) => {
+                errors.help(
+                    b.bind.span(),
+                    "a graph returns a value, not a deployment",
+                    "call one of its methods",
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A path as the user wrote it, without spaces.
+pub fn path_text(path: &Path) -> String {
+    tidy(&quote::quote!(#path).to_string())
+}
+
+/// Token text without the spaces `to_string` puts around punctuation.
+pub fn tidy(s: &str) -> String {
+    s.replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" <", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace("& ", "&")
+        .replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" .", ".")
+        .replace(". ", ".")
+}

@@ -1,0 +1,36 @@
+//! The attribute macros of `serve-runtime`. Depend on `serve-runtime`, which re-exports
+//! them; this crate's generated code names the runtime through `::serve_runtime` only.
+
+mod deployment;
+mod diag;
+mod graph;
+mod options;
+mod paths;
+
+use proc_macro::TokenStream;
+
+/// Turns a struct and its `impl`, or an `async fn`, into a deployment.
+///
+/// On the struct (or fn), options: `name = "..."`, `num_replicas = 2`,
+/// `max_ongoing_requests = 16`, `max_queued_requests = 100`, `num_cpus = 0.5`,
+/// `num_gpus = 0.5`. On the `impl`: no options; `new` (sync or async, may return
+/// `Result<Self, E>`) is the constructor `bind(...)` calls once per replica, and every
+/// `async fn(&self, ...)` becomes a method handles can call.
+///
+/// See the `serve-runtime` crate docs for a full example.
+#[proc_macro_attribute]
+pub fn deployment(attr: TokenStream, item: TokenStream) -> TokenStream {
+    deployment::expand(attr.into(), item.into()).into()
+}
+
+/// Turns an `async fn` that wires deployments together into a static graph.
+///
+/// Options: `route_prefix = "/classify"`, `http_adapter = json_request | raw_bytes | path`,
+/// `num_replicas`, `max_ongoing_requests`, `max_queued_requests` (of the ingress) and
+/// `body_limit` (bytes).
+///
+/// See the `serve-runtime` crate docs for a full example.
+#[proc_macro_attribute]
+pub fn graph(attr: TokenStream, item: TokenStream) -> TokenStream {
+    graph::expand(attr.into(), item.into()).into()
+}

@@ -1,0 +1,187 @@
+//! `key = value` option lists, shared by `#[deployment(...)]` and `#[graph(...)]`.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Meta, Token, UnOp};
+
+use crate::diag::{Errors, closest};
+
+/// One `key = value`, with the spans of both.
+pub struct Opt {
+    pub key: Ident,
+    pub value: Expr,
+}
+
+/// Parses the attribute's arguments; unknown keys and duplicates are reported and dropped.
+pub fn parse(attr: TokenStream, known: &[&str], what: &str, errors: &mut Errors) -> Vec<Opt> {
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
+        Ok(metas) => metas,
+        Err(e) => {
+            errors.push(e);
+            return Vec::new();
+        }
+    };
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    let mut out = Vec::new();
+    for meta in metas {
+        let (path, value) = match meta {
+            Meta::NameValue(nv) => (nv.path, nv.value),
+            Meta::Path(path) => {
+                errors.help(
+                    path.span(),
+                    format!("`{}` needs a value", quote::quote!(#path)),
+                    "write options as `key = value`",
+                );
+                continue;
+            }
+            Meta::List(list) => {
+                errors.help(
+                    list.path.span(),
+                    "expected `key = value`",
+                    "write options as `key = value`",
+                );
+                continue;
+            }
+        };
+        let Some(key) = path.get_ident().cloned() else {
+            errors.help(
+                path.span(),
+                format!("unknown {what} option"),
+                format!("valid options: {}", known.join(", ")),
+            );
+            continue;
+        };
+        let name = key.to_string();
+        if !known.contains(&name.as_str()) {
+            let help = match closest(&name, known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`? valid options: {}", known.join(", ")),
+                None => format!("valid options: {}", known.join(", ")),
+            };
+            errors.help(key.span(), format!("unknown {what} option `{name}`"), help);
+            continue;
+        }
+        if let Some(first) = seen.get(&name) {
+            errors.help(
+                key.span(),
+                format!("duplicate option `{name}`"),
+                "remove one of the two",
+            );
+            errors.error(*first, format!("`{name}` is first set here"));
+            continue;
+        }
+        seen.insert(name, key.span());
+        out.push(Opt { key, value });
+    }
+    out
+}
+
+fn negative(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            ..
+        })
+    )
+}
+
+fn literal(expr: &Expr) -> Option<&Lit> {
+    match expr {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => literal(expr),
+        Expr::Group(g) => literal(&g.expr),
+        _ => None,
+    }
+}
+
+/// A whole number literal of at least `min`.
+pub fn integer(opt: &Opt, min: u64, errors: &mut Errors) -> Option<u64> {
+    let key = &opt.key;
+    let parsed = match literal(&opt.value) {
+        Some(Lit::Int(int)) if !negative(&opt.value) => int.base10_parse::<u64>().ok(),
+        Some(Lit::Int(_)) => None,
+        Some(Lit::Float(_)) => {
+            errors.help(
+                opt.value.span(),
+                format!("`{key}` must be a whole number"),
+                format!("write `{key} = 1`"),
+            );
+            return None;
+        }
+        _ => {
+            errors.help(
+                opt.value.span(),
+                format!("`{key}` must be an integer literal"),
+                format!("write `{key} = {}`", min.max(1)),
+            );
+            return None;
+        }
+    };
+    match parsed {
+        Some(n) if n >= min => Some(n),
+        _ => {
+            errors.help(
+                opt.value.span(),
+                format!("`{key}` must be at least {min}"),
+                format!("write `{key} = {}` or more", min),
+            );
+            None
+        }
+    }
+}
+
+/// A number literal (whole or fractional) that is not negative.
+pub fn fraction(opt: &Opt, errors: &mut Errors) -> Option<f64> {
+    let key = &opt.key;
+    let value = match literal(&opt.value) {
+        Some(Lit::Int(int)) => int.base10_parse::<f64>().ok(),
+        Some(Lit::Float(float)) => float.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match value {
+        Some(v) if negative(&opt.value) && v != 0.0 => {
+            errors.help(
+                opt.value.span(),
+                format!("`{key}` cannot be negative"),
+                format!(
+                    "use `{key} = 0` for none, or a fraction such as `{key} = 0.5` to share one"
+                ),
+            );
+            None
+        }
+        Some(v) if v.is_finite() => Some(v),
+        _ => {
+            errors.help(
+                opt.value.span(),
+                format!("`{key}` must be a number literal"),
+                format!("write `{key} = 1` or a fraction such as `{key} = 0.5`"),
+            );
+            None
+        }
+    }
+}
+
+/// A string literal.
+pub fn string(opt: &Opt, errors: &mut Errors) -> Option<LitStr> {
+    match &opt.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
+        other => {
+            errors.help(
+                other.span(),
+                format!("`{}` must be a string literal", opt.key),
+                format!("write `{} = \"...\"`", opt.key),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Every runtime path generated code names goes through here: one hidden module.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// `::serve_runtime::__private`, the only door generated code uses into the runtime.
+pub fn private() -> TokenStream {
+    quote!(::serve_runtime::__private)
+}
+
+/// The path serde's derive is told to use for itself.
+pub const SERDE: &str = "::serve_runtime::__private::serde";

@@ -1,0 +1,233 @@
+//! HTTP adapters: how a request becomes a graph's input.
+//!
+//! `#[graph(http_adapter = ...)]` picks one: `json_request` (the default) reads a JSON object
+//! whose fields are the graph's parameters; `raw_bytes` hands the body to a graph with one
+//! parameter of a type that is `From<Bytes>` (`Bytes`, `Vec<u8>`); any other path names a
+//! user function `async fn(HttpRequest) -> Result<Input, AdapterError>`.
+
+use bytes::Bytes;
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+/// A request as adapters see it: headers and the whole body, already within the body limit.
+pub type HttpRequest = http::Request<Bytes>;
+
+/// Why an adapter refused a request: an HTTP status and a message for the client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AdapterError {
+    status: StatusCode,
+    message: String,
+}
+
+impl AdapterError {
+    /// 400: the body is malformed or has the wrong shape.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 415: the body is not of a content type the adapter reads.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+    }
+
+    /// Any 4xx status with a message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The status the ingress answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message for the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Reads a JSON object whose fields are the graph's parameters (`fields`, for messages).
+///
+/// Requires `content-type: application/json` (or `application/*+json`). Errors name the
+/// field at fault: `field `category`: invalid type: integer `3`, expected a string`.
+pub fn json_request<T: DeserializeOwned>(
+    request: &HttpRequest,
+    fields: &[&str],
+) -> Result<T, AdapterError> {
+    check_json_content_type(request)?;
+    let body = request.body();
+    let expected = || {
+        let list: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+        format!(
+            "the body must be a JSON object with the fields {}",
+            list.join(", ")
+        )
+    };
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => return Err(AdapterError::bad_request(expected())),
+        None => {
+            return Err(AdapterError::bad_request(format!(
+                "empty body: {}",
+                expected()
+            )));
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                AdapterError::bad_request(format!("malformed JSON: {inner}"))
+            }
+            _ if path == "." || path.is_empty() => {
+                AdapterError::bad_request(format!("invalid input: {inner}"))
+            }
+            _ => AdapterError::bad_request(format!("field `{path}`: {inner}")),
+        }
+    })?;
+    de.end()
+        .map_err(|e| AdapterError::bad_request(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// The body as it is, for a graph whose one parameter is `From<Bytes>`.
+pub fn raw_bytes(request: HttpRequest) -> Bytes {
+    request.into_body()
+}
+
+fn check_json_content_type(request: &HttpRequest) -> Result<(), AdapterError> {
+    let wrong = |got: &str| {
+        AdapterError::unsupported_media_type(format!(
+            "expected `content-type: application/json`, got {got}"
+        ))
+    };
+    let Some(value) = request.headers().get(CONTENT_TYPE) else {
+        return Err(wrong("no content-type"));
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| wrong("an unreadable content-type"))?;
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(wrong(&format!("`{text}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Input {
+        image_url: String,
+        category: String,
+    }
+
+    fn req(content_type: Option<&str>, body: &str) -> HttpRequest {
+        let mut b = http::Request::builder().method("POST").uri("/classify");
+        if let Some(ct) = content_type {
+            b = b.header(CONTENT_TYPE, ct);
+        }
+        b.body(Bytes::from(body.to_owned())).unwrap()
+    }
+
+    const FIELDS: &[&str] = &["image_url", "category"];
+
+    #[test]
+    fn reads_fields() {
+        let r = req(
+            Some("application/json; charset=utf-8"),
+            r#"{"image_url":"a","category":"b"}"#,
+        );
+        let input: Input = json_request(&r, FIELDS).unwrap();
+        assert_eq!(
+            input,
+            Input {
+                image_url: "a".into(),
+                category: "b".into()
+            }
+        );
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        let r = req(
+            Some("application/json"),
+            r#"{"image_url":"a","category":3}"#,
+        );
+        let err = json_request::<Input>(&r, FIELDS).unwrap_err();
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            err.message()
+                .starts_with("field `category`: invalid type: integer `3`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_fields() {
+        let r = req(Some("application/json"), r#"{"image_url":"a"}"#);
+        let err = json_request::<Input>(&r, FIELDS).unwrap_err();
+        assert!(err.message().contains("missing field `category`"), "{err}");
+        let r = req(
+            Some("application/json"),
+            r#"{"image_url":"a","category":"b","x":1}"#,
+        );
+        let err = json_request::<Input>(&r, FIELDS).unwrap_err();
+        assert!(err.message().contains("unknown field `x`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_and_non_objects() {
+        let err = json_request::<Input>(&req(Some("application/json"), "{\"image_url\":"), FIELDS)
+            .unwrap_err();
+        assert!(err.message().starts_with("malformed JSON"), "{err}");
+        let err = json_request::<Input>(&req(Some("application/json"), "[1]"), FIELDS).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "the body must be a JSON object with the fields `image_url`, `category`"
+        );
+        let err = json_request::<Input>(
+            &req(
+                Some("application/json"),
+                r#"{"image_url":"a","category":"b"} x"#,
+            ),
+            FIELDS,
+        )
+        .unwrap_err();
+        assert!(err.message().starts_with("malformed JSON"), "{err}");
+    }
+
+    #[test]
+    fn content_type_is_checked() {
+        let err = json_request::<Input>(&req(None, "{}"), FIELDS).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let err = json_request::<Input>(&req(Some("text/plain"), "{}"), FIELDS).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "expected `content-type: application/json`, got `text/plain`"
+        );
+        let r = req(
+            Some("application/vnd.api+json"),
+            r#"{"image_url":"a","category":"b"}"#,
+        );
+        assert!(json_request::<Input>(&r, FIELDS).is_ok());
+    }
+}

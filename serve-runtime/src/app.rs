@@ -1,0 +1,127 @@
+//! An application: the graphs one binary serves, started together behind one HTTP listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use serde::Serialize;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::graph::{Graph, IntoGraph};
+use crate::ingress::{self, Route};
+use crate::spec::GraphSpec;
+
+type StartRoute =
+    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>> + Send>;
+
+struct Entry {
+    spec: fn() -> GraphSpec,
+    start: StartRoute,
+}
+
+/// The graphs a binary serves: `App::new().graph(a).graph(b)`, then [`run`](App::run) for a
+/// command line, [`bind`](App::bind) to serve from code, or [`router`](App::router) to mount
+/// the routes in an axum app of your own.
+#[derive(Default)]
+pub struct App {
+    entries: Vec<Entry>,
+}
+
+impl App {
+    /// An app with no graphs yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a graph, served at its `route_prefix`.
+    pub fn graph<R: IntoGraph>(mut self, _graph: R) -> Self
+    where
+        <R::Graph as Graph>::Output: Serialize,
+    {
+        self.entries.push(Entry {
+            spec: <R::Graph as Graph>::spec,
+            start: Box::new(|| Box::pin(ingress::route_for::<R::Graph>())),
+        });
+        self
+    }
+
+    /// The topology of every graph, in the order they were added.
+    pub fn specs(&self) -> Vec<GraphSpec> {
+        self.entries.iter().map(|e| (e.spec)()).collect()
+    }
+
+    /// Starts every graph and returns the HTTP routes, to serve or to nest in another router.
+    pub async fn router(self) -> Result<axum::Router, Error> {
+        let mut routes = Vec::with_capacity(self.entries.len());
+        for entry in self.entries {
+            routes.push((entry.start)().await?);
+        }
+        ingress::router(routes)
+    }
+
+    /// Starts every graph, binds `addr` and serves in the background.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
+        let prefixes: Vec<(String, String)> = self
+            .specs()
+            .into_iter()
+            .map(|s| (s.ingress.route_prefix.to_owned(), s.name))
+            .collect();
+        let router = self.router().await?;
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Server {
+            addr,
+            routes: prefixes,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+/// A running HTTP server; dropping it leaves it running until the runtime stops.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    routes: Vec<(String, String)>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// The address it listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `(route prefix, graph name)` for every graph served.
+    pub fn routes(&self) -> &[(String, String)] {
+        &self.routes
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops.
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.task.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(Error::Config(format!("the server task failed: {e}"))),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The one error type of the runtime: start-up, calls through handles, and serving.
+
+use http::StatusCode;
+
+/// A boxed error from user code: what deployment constructors and methods may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong when a graph starts, is called, or is served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A deployment method returned an error.
+    #[error("deployment `{deployment}` failed in `{method}`: {source}")]
+    Node {
+        /// The deployment (node) that failed.
+        deployment: String,
+        /// The method that was called.
+        method: &'static str,
+        /// What the method returned.
+        #[source]
+        source: BoxError,
+    },
+    /// A deployment method panicked. The replica keeps serving.
+    #[error("deployment `{deployment}` panicked in `{method}`: {message}")]
+    Panic {
+        /// The deployment (node) that panicked.
+        deployment: String,
+        /// The method that was called.
+        method: &'static str,
+        /// The panic payload, when it was a string.
+        message: String,
+    },
+    /// Every replica was at `max_ongoing_requests` and the queue was full.
+    #[error("deployment `{deployment}` is overloaded: every replica is busy and its queue is full")]
+    Overloaded {
+        /// The deployment that refused the call.
+        deployment: String,
+    },
+    /// A replica could not be constructed when the graph started.
+    #[error("deployment `{deployment}` failed to start (replica {replica}): {source}")]
+    Start {
+        /// The deployment whose constructor failed.
+        deployment: String,
+        /// Which replica, counting from 0.
+        replica: u32,
+        /// What the constructor returned, or its panic.
+        #[source]
+        source: BoxError,
+    },
+    /// The application was put together wrongly (duplicate route prefix, unknown graph...).
+    #[error("{0}")]
+    Config(String),
+    /// Binding or serving the HTTP listener failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The HTTP status the ingress answers with for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            // A node that failed because a handle it called was overloaded is overloaded too.
+            Error::Node { source, .. } => match source.downcast_ref::<Error>() {
+                Some(inner) => inner.status(),
+                None => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short machine-readable code for the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Node { .. } if self.status() == StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+            Error::Node { .. } => "node_failed",
+            Error::Panic { .. } => "node_panicked",
+            Error::Overloaded { .. } => "overloaded",
+            Error::Start { .. } => "start_failed",
+            Error::Config(_) => "config",
+            Error::Io(_) => "io",
+        }
+    }
+
+    /// The deployment this error is about, if any.
+    pub fn deployment(&self) -> Option<&str> {
+        match self {
+            Error::Node { deployment, .. }
+            | Error::Panic { deployment, .. }
+            | Error::Overloaded { deployment }
+            | Error::Start { deployment, .. } => Some(deployment),
+            _ => None,
+        }
+    }
+}
+
+/// Turns a panic payload into the text it carried.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_overload_is_unavailable() {
+        let inner = Error::Overloaded {
+            deployment: "Fruit".into(),
+        };
+        let outer = Error::Node {
+            deployment: "Dispatcher".into(),
+            method: "run",
+            source: Box::new(inner),
+        };
+        assert_eq!(outer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(outer.code(), "overloaded");
+        assert_eq!(outer.deployment(), Some("Dispatcher"));
+        assert!(outer.to_string().contains("`Fruit` is overloaded"));
+    }
+
+    #[test]
+    fn plain_node_failure_is_internal() {
+        let e = Error::Node {
+            deployment: "Seg".into(),
+            method: "forward",
+            source: "bad weights".into(),
+        };
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            e.to_string(),
+            "deployment `Seg` failed in `forward`: bad weights"
+        );
+    }
+}

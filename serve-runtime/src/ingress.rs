@@ -1,0 +1,225 @@
+//! The HTTP ingress (Ray Serve's `DAGDriver` and proxy): one route per graph, admin routes,
+//! and JSON errors for everything that goes wrong.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+
+use crate::deployment::DeploymentOptions;
+use crate::error::Error;
+use crate::graph::{Graph, GraphHandle, start_graph};
+use crate::router::ReplicaSet;
+
+/// One graph, started and ready to be mounted at its prefix.
+pub(crate) struct Route {
+    pub(crate) prefix: &'static str,
+    pub(crate) graph: &'static str,
+    service: MethodRouter,
+}
+
+struct GraphState<G: Graph> {
+    handle: GraphHandle<G>,
+    driver: ReplicaSet<()>,
+    body_limit: usize,
+}
+
+/// Starts a graph and wraps it in its HTTP handler.
+pub(crate) async fn route_for<G: Graph>() -> Result<Route, Error>
+where
+    G::Output: Serialize,
+{
+    let ingress = G::ingress();
+    let handle = start_graph::<G>().await?;
+    let state = Arc::new(GraphState {
+        handle,
+        driver: driver_replicas(G::NAME, &ingress.driver),
+        body_limit: ingress.body_limit,
+    });
+    let service = post(move |request: Request| async move { serve_request(&state, request).await })
+        .fallback(method_not_allowed);
+    Ok(Route {
+        prefix: ingress.route_prefix,
+        graph: G::NAME,
+        service,
+    })
+}
+
+fn driver_replicas(graph: &str, options: &DeploymentOptions) -> ReplicaSet<()> {
+    let set = ReplicaSet::new(format!("{graph} (ingress)"), options);
+    for _ in 0..options.num_replicas {
+        set.push(());
+    }
+    set
+}
+
+/// Mounts the routes, refusing two graphs on one prefix.
+pub(crate) fn router(routes: Vec<Route>) -> Result<Router, Error> {
+    let mut table = BTreeMap::new();
+    let mut router = Router::new();
+    for route in routes {
+        if let Some(other) = table.insert(route.prefix, route.graph) {
+            return Err(Error::Config(format!(
+                "route prefix `{}` is used by both `{other}` and `{}`; give one of them another `#[graph(route_prefix = \"...\")]`",
+                route.prefix, route.graph
+            )));
+        }
+        router = router.route(route.prefix, route.service);
+    }
+    let table = Arc::new(table);
+    Ok(router
+        .route(
+            "/-/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/-/routes",
+            get(move || async move { axum::Json(table.as_ref().clone()) }),
+        )
+        .fallback(not_found))
+}
+
+async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response
+where
+    G::Output: Serialize,
+{
+    // Holding a driver slot for the whole request bounds how many requests are in the graph.
+    let _slot = match state.driver.acquire().await {
+        Ok(slot) => slot,
+        Err(e) => return error_response(e.status(), e.code(), &e.to_string(), None),
+    };
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&parts.headers, body, state.body_limit).await {
+        Ok(body) => body,
+        Err(response) => return *response,
+    };
+    let input = match G::adapt(http::Request::from_parts(parts, body)).await {
+        Ok(input) => input,
+        Err(e) => {
+            return error_response(e.status(), status_code_name(e.status()), e.message(), None);
+        }
+    };
+    match state.handle.call(input).await {
+        Ok(output) => match serde_json::to_vec(&output) {
+            Ok(json) => (
+                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                json,
+            )
+                .into_response(),
+            Err(e) => error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "serialize_failed",
+                &format!(
+                    "the output of graph `{}` could not be serialised to JSON: {e}",
+                    G::NAME
+                ),
+                None,
+            ),
+        },
+        Err(e) => {
+            tracing::warn!(graph = G::NAME, error = %e, "request failed");
+            error_response(e.status(), e.code(), &e.to_string(), e.deployment())
+        }
+    }
+}
+
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, Box<Response>> {
+    let too_large = || {
+        Box::new(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the request body is larger than the limit of {limit} bytes"),
+            None,
+        ))
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("could not read the request body: {e}"),
+            None,
+        ))),
+    }
+}
+
+async fn not_found(request: Request) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!(
+            "no route for `{}`; `GET /-/routes` lists the routes",
+            request.uri().path()
+        ),
+        None,
+    )
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!(
+            "`{}` is not allowed on `{}`; graphs answer POST",
+            request.method(),
+            request.uri().path()
+        ),
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment: Option<&'a str>,
+}
+
+/// A JSON error: `{"error": message, "code": code, "deployment": name}`.
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    deployment: Option<&str>,
+) -> Response {
+    let body = ErrorBody {
+        error: message,
+        code,
+        deployment,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        _ => "rejected",
+    }
+}

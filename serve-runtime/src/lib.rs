@@ -1,0 +1,122 @@
+//! Compose many models into one serving graph, checked at compile time.
+//!
+//! - [`#[deployment]`](deployment) turns a struct (with its `impl` of async methods) or an
+//!   `async fn` into a deployment: a node served by N replicas with its own limits.
+//! - [`#[graph]`](graph) turns an `async fn` that wires deployments together into a static
+//!   graph: mistakes are compile errors, independent nodes run concurrently, and the
+//!   topology is data ([`GraphSpec`]).
+//! - [`start`] runs a graph in-process; [`App`] serves graphs over HTTP.
+//!
+//! ```
+//! use serve_runtime::{deployment, graph};
+//!
+//! #[deployment(num_replicas = 2)]
+//! struct Scale { factor: f64 }
+//!
+//! #[deployment]
+//! impl Scale {
+//!     fn new(factor: f64) -> Self { Scale { factor } }
+//!     async fn apply(&self, x: f64) -> f64 { x * self.factor }
+//! }
+//!
+//! #[deployment]
+//! async fn add(a: f64, b: f64) -> f64 { a + b }
+//!
+//! #[graph(route_prefix = "/sum")]
+//! async fn scaled_sum(x: f64) -> f64 {
+//!     let double = Scale::bind(2.0);
+//!     let triple = Scale::bind(3.0);
+//!     let a = double.apply(x);   // these two run concurrently
+//!     let b = triple.apply(x);
+//!     add(a, b)
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let graph = serve_runtime::start(scaled_sum).await?;
+//! assert_eq!(graph.call(1.5).await?, 7.5);
+//! assert_eq!(scaled_sum::spec().deployments[1].name, "Scale_1");
+//! # Ok::<(), serve_runtime::Error>(())
+//! # }).unwrap();
+//! ```
+
+extern crate self as serve_runtime;
+
+mod adapter;
+mod app;
+mod cli;
+mod deployment;
+mod error;
+mod graph;
+mod handle;
+mod ingress;
+pub mod registry;
+mod render;
+mod replica;
+mod router;
+mod spec;
+
+pub use adapter::{AdapterError, HttpRequest};
+pub use app::{App, Server};
+pub use bytes::Bytes;
+pub use deployment::{Deployment, DeploymentKind, DeploymentOptions};
+pub use error::{BoxError, Error};
+pub use graph::{Graph, GraphHandle, IngressOptions, IntoGraph, start};
+pub use handle::{Client, Handle};
+pub use render::Format;
+pub use serve_macros::{deployment, graph};
+pub use spec::{ArgSpec, DeploymentSpec, Edge, GraphSpec, InputSpec, NodeSpec, OutputSpec};
+
+/// What generated code names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::adapter::{AdapterError, HttpRequest, json_request, raw_bytes};
+    pub use crate::deployment::{
+        DefaultConstructible, Deployment, DeploymentConfig, DeploymentKind, DeploymentOptions,
+        Factory, IntoNodeResult,
+    };
+    pub use crate::error::{BoxError, Error};
+    pub use crate::graph::{BuildContext, Graph, IngressOptions};
+    pub use crate::handle::{Client, Handle, invoke};
+    pub use crate::registry::{DeploymentRegistration, GraphRegistration};
+    pub use crate::router::ReplicaSet;
+    pub use crate::spec::{GraphSpec, SpecBuilder, constant, value};
+    pub use ::core::{clone::Clone, convert::From, convert::Into, result::Result};
+    pub use ::std::sync::Arc;
+    pub use inventory;
+    pub use serde;
+    pub use tokio::sync::oneshot;
+    pub use tokio::try_join;
+
+    /// The constructor builder of a deployment: `binder::<T>().bind(args)`.
+    pub fn binder<D: Deployment>() -> D::Binder {
+        Default::default()
+    }
+
+    /// Waits for a value produced by another node of the same request.
+    pub async fn recv<T>(rx: oneshot::Receiver<T>) -> Result<T, Error> {
+        // The sender only drops unsent when its node failed, and that failure ends the
+        // request first; this error is a backstop, not something clients see.
+        rx.await.map_err(|_| {
+            Error::Config("internal: a node's input was dropped before it was produced".into())
+        })
+    }
+
+    /// Hands a value to the node that consumes it.
+    pub fn send<T>(tx: oneshot::Sender<T>, value: T) {
+        // The receiver is gone only when the request is already failing.
+        let _ = tx.send(value);
+    }
+
+    /// A value with several consumers is cloned for all but the last.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is passed to several nodes, so it must be `Clone`",
+        label = "this value has more than one consumer",
+        note = "derive `Clone`, or return an `Arc<{Self}>` to share one value without copying it"
+    )]
+    pub trait FanOut: Clone {}
+    impl<T: Clone> FanOut for T {}
+
+    pub fn fan_out<T: FanOut>(value: &T) -> T {
+        value.clone()
+    }
+}

@@ -1,0 +1,216 @@
+//! The static topology of a graph, as data: what `content_understanding::spec()` returns.
+
+use serde::Serialize;
+
+use crate::deployment::{Deployment, DeploymentKind, DeploymentOptions};
+use crate::graph::{IngressOptions, NameAllocator};
+
+/// A graph's topology: its inputs, deployments, calls and output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GraphSpec {
+    /// The graph's name (its function's name).
+    pub name: String,
+    /// How the ingress serves it.
+    pub ingress: IngressOptions,
+    /// The graph's parameters, in order.
+    pub inputs: Vec<InputSpec>,
+    /// Every deployment the graph starts, in start-up (dependency) order.
+    pub deployments: Vec<DeploymentSpec>,
+    /// Every call made per request, in a topological order.
+    pub nodes: Vec<NodeSpec>,
+    /// The value the graph returns.
+    pub output: OutputSpec,
+}
+
+/// One parameter of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InputSpec {
+    /// The parameter's name: the value id other nodes refer to.
+    pub name: String,
+    /// Its Rust type, as written.
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// One deployment of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeploymentSpec {
+    /// Unique name within the graph (`Name_1` for a second binding of the same type).
+    pub name: String,
+    /// The Rust type (or fn) it was declared on, as written in the graph.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Struct or function deployment.
+    pub kind: DeploymentKind,
+    /// Replicas, limits and resources.
+    pub options: DeploymentOptions,
+    /// The deployments whose handles its constructor receives.
+    pub handles: Vec<String>,
+}
+
+/// One call made per request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeSpec {
+    /// The value id of the call's result: its `let` name, or `return` for the tail call.
+    pub id: String,
+    /// The deployment called.
+    pub deployment: String,
+    /// The method called; `None` for a function deployment.
+    pub method: Option<String>,
+    /// The arguments, in order.
+    pub args: Vec<ArgSpec>,
+}
+
+/// One argument of a call.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ArgSpec {
+    /// A graph input or the result of another call: a data edge.
+    Value {
+        /// The value id.
+        from: String,
+    },
+    /// A constant written in the graph.
+    Const {
+        /// Its source text.
+        expr: String,
+    },
+}
+
+/// The graph's output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OutputSpec {
+    /// The value id returned.
+    pub from: String,
+    /// The declared return type.
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+/// One data edge: a value flowing from a producer into a call's argument.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Edge<'a> {
+    /// The producing value id (an input or a call).
+    pub from: &'a str,
+    /// The consuming call's id.
+    pub to: &'a str,
+    /// Which argument, from 0.
+    pub arg: usize,
+}
+
+impl GraphSpec {
+    /// Every data edge, in node order.
+    pub fn edges(&self) -> Vec<Edge<'_>> {
+        self.nodes
+            .iter()
+            .flat_map(|node| {
+                node.args.iter().enumerate().filter_map(|(arg, a)| match a {
+                    ArgSpec::Value { from } => Some(Edge {
+                        from: from.as_str(),
+                        to: node.id.as_str(),
+                        arg,
+                    }),
+                    ArgSpec::Const { .. } => None,
+                })
+            })
+            .collect()
+    }
+
+    /// The spec as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a graph spec always serialises")
+    }
+
+    /// The deployment called `name`.
+    pub fn deployment(&self, name: &str) -> Option<&DeploymentSpec> {
+        self.deployments.iter().find(|d| d.name == name)
+    }
+}
+
+/// Builds a [`GraphSpec`]; the code `#[graph]` generates drives it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SpecBuilder {
+    spec: GraphSpec,
+    names: NameAllocator,
+}
+
+impl SpecBuilder {
+    pub fn new(name: &str, ingress: IngressOptions) -> Self {
+        Self {
+            spec: GraphSpec {
+                name: name.to_owned(),
+                ingress,
+                inputs: Vec::new(),
+                deployments: Vec::new(),
+                nodes: Vec::new(),
+                output: OutputSpec {
+                    from: String::new(),
+                    ty: String::new(),
+                },
+            },
+            names: NameAllocator::default(),
+        }
+    }
+
+    pub fn input(&mut self, name: &str, ty: &str) {
+        self.spec.inputs.push(InputSpec {
+            name: name.to_owned(),
+            ty: ty.to_owned(),
+        });
+    }
+
+    /// Adds a deployment; `handles` are indexes of earlier ones. Returns its index.
+    pub fn deployment<D: Deployment>(
+        &mut self,
+        ty: &str,
+        kind: DeploymentKind,
+        handles: &[usize],
+    ) -> usize {
+        let name = self.names.allocate(D::NAME);
+        let handles = handles
+            .iter()
+            .map(|&i| self.spec.deployments[i].name.clone())
+            .collect();
+        self.spec.deployments.push(DeploymentSpec {
+            name,
+            ty: ty.to_owned(),
+            kind,
+            options: D::OPTIONS,
+            handles,
+        });
+        self.spec.deployments.len() - 1
+    }
+
+    pub fn node(&mut self, id: &str, deployment: usize, method: Option<&str>, args: Vec<ArgSpec>) {
+        self.spec.nodes.push(NodeSpec {
+            id: id.to_owned(),
+            deployment: self.spec.deployments[deployment].name.clone(),
+            method: method.map(str::to_owned),
+            args,
+        });
+    }
+
+    pub fn output(mut self, from: &str, ty: &str) -> GraphSpec {
+        self.spec.output = OutputSpec {
+            from: from.to_owned(),
+            ty: ty.to_owned(),
+        };
+        self.spec
+    }
+}
+
+/// Shorthands for the generated spec code.
+#[doc(hidden)]
+pub fn value(from: &str) -> ArgSpec {
+    ArgSpec::Value {
+        from: from.to_owned(),
+    }
+}
+
+#[doc(hidden)]
+pub fn constant(expr: &str) -> ArgSpec {
+    ArgSpec::Const {
+        expr: expr.to_owned(),
+    }
+}
