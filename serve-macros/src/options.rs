@@ -109,16 +109,16 @@ pub fn integer(opt: &Opt, min: u64, errors: &mut Errors) -> Option<u64> {
         Some(Lit::Int(int)) if !negative(&opt.value) => int.base10_parse::<u64>().ok(),
         Some(Lit::Int(_)) => None,
         Some(Lit::Float(_)) => {
-            errors.help(
-                opt.value.span(),
+            errors.spanned(
+                &opt.value,
                 format!("`{key}` must be a whole number"),
                 format!("write `{key} = 1`"),
             );
             return None;
         }
         _ => {
-            errors.help(
-                opt.value.span(),
+            errors.spanned(
+                &opt.value,
                 format!("`{key}` must be an integer literal"),
                 format!("write `{key} = {}`", min.max(1)),
             );
@@ -128,8 +128,8 @@ pub fn integer(opt: &Opt, min: u64, errors: &mut Errors) -> Option<u64> {
     match parsed {
         Some(n) if n >= min => Some(n),
         _ => {
-            errors.help(
-                opt.value.span(),
+            errors.spanned(
+                &opt.value,
                 format!("`{key}` must be at least {min}"),
                 format!("write `{key} = {}` or more", min),
             );
@@ -147,9 +147,9 @@ pub fn fraction(opt: &Opt, errors: &mut Errors) -> Option<f64> {
         _ => None,
     };
     match value {
-        Some(v) if negative(&opt.value) && v != 0.0 => {
-            errors.help(
-                opt.value.span(),
+        Some(v) if (negative(&opt.value) && v != 0.0) || v < 0.0 => {
+            errors.spanned(
+                &opt.value,
                 format!("`{key}` cannot be negative"),
                 format!(
                     "use `{key} = 0` for none, or a fraction such as `{key} = 0.5` to share one"
@@ -159,8 +159,8 @@ pub fn fraction(opt: &Opt, errors: &mut Errors) -> Option<f64> {
         }
         Some(v) if v.is_finite() => Some(v),
         _ => {
-            errors.help(
-                opt.value.span(),
+            errors.spanned(
+                &opt.value,
                 format!("`{key}` must be a number literal"),
                 format!("write `{key} = 1` or a fraction such as `{key} = 0.5`"),
             );
@@ -176,8 +176,8 @@ pub fn string(opt: &Opt, errors: &mut Errors) -> Option<LitStr> {
             lit: Lit::Str(s), ..
         }) => Some(s.clone()),
         other => {
-            errors.help(
-                other.span(),
+            errors.spanned(
+                other,
                 format!("`{}` must be a string literal", opt.key),
                 format!("write `{} = \"...\"`", opt.key),
             );

@@ -65,10 +65,18 @@ pub trait DeploymentConfig {
     label = "not a deployment",
     note = "add `#[deployment]` to the struct and to its `impl` block, or to an `async fn`"
 )]
-pub trait Deployment: DeploymentConfig + Sized + Send + Sync + 'static {
+pub trait Deployment: Sized + Send + Sync + 'static {
+    /// The deployment's name (from [`DeploymentConfig`]).
+    const NAME: &'static str;
+    /// Its options (from [`DeploymentConfig`]).
+    const OPTIONS: DeploymentOptions;
     /// The typed client a [`Handle`](crate::Handle) derefs to: one async method per
     /// deployment method.
     type Client: Client<Self>;
+    /// `Handle<Self>`, named through the trait so graphs that use a type that is not a
+    /// deployment get one error rather than one per use.
+    #[doc(hidden)]
+    type Handle;
     /// Makes the constructor of each replica from the arguments given to `bind`.
     #[doc(hidden)]
     type Binder: Default;

@@ -212,7 +212,14 @@ pub(crate) fn error_response(
         code,
         deployment,
     };
-    (status, axum::Json(body)).into_response()
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Overload passes quickly: a short hint keeps well-behaved clients from hammering.
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn status_code_name(status: StatusCode) -> &'static str {

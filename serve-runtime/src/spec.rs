@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::deployment::{Deployment, DeploymentKind, DeploymentOptions};
+use crate::deployment::{DeploymentKind, DeploymentOptions};
 use crate::graph::{IngressOptions, NameAllocator};
 
 /// A graph's topology: its inputs, deployments, calls and output.
@@ -161,13 +161,15 @@ impl SpecBuilder {
     }
 
     /// Adds a deployment; `handles` are indexes of earlier ones. Returns its index.
-    pub fn deployment<D: Deployment>(
+    pub fn deployment(
         &mut self,
+        name: &'static str,
+        options: DeploymentOptions,
         ty: &str,
         kind: DeploymentKind,
         handles: &[usize],
     ) -> usize {
-        let name = self.names.allocate(D::NAME);
+        let name = self.names.allocate(name);
         let handles = handles
             .iter()
             .map(|&i| self.spec.deployments[i].name.clone())
@@ -176,7 +178,7 @@ impl SpecBuilder {
             name,
             ty: ty.to_owned(),
             kind,
-            options: D::OPTIONS,
+            options,
             handles,
         });
         self.spec.deployments.len() - 1

@@ -46,6 +46,8 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         methods,
         bind,
     } = parts;
+    // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
+    let config = quote_spanned!(ident.span()=> #self_ty);
     let client = format_ident!("__serve_client_{}", ident);
     let binder = format_ident!("__serve_binder_{}", ident);
     let names: Vec<String> = methods.iter().map(|(name, _)| name.to_string()).collect();
@@ -79,7 +81,10 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
             }
 
             impl #private::Deployment for #self_ty {
+                const NAME: &'static str = <#config as #private::DeploymentConfig>::NAME;
+                const OPTIONS: #private::DeploymentOptions = <#config as #private::DeploymentConfig>::OPTIONS;
                 type Client = #client;
+                type Handle = #private::Handle<#self_ty>;
                 type Binder = #binder;
                 const METHODS: &'static [&'static str] = &[#(#names),*];
             }
@@ -96,10 +101,10 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
 
             #private::inventory::submit! {
                 #private::DeploymentRegistration {
-                    name: <#self_ty as #private::DeploymentConfig>::NAME,
+                    name: <#self_ty as #private::Deployment>::NAME,
                     module: ::core::module_path!(),
                     kind: #kind,
-                    options: <#self_ty as #private::DeploymentConfig>::OPTIONS,
+                    options: <#self_ty as #private::Deployment>::OPTIONS,
                     methods: &[#(#names),*],
                 }
             }

@@ -62,16 +62,9 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
 
 fn route_prefix(prefix: &LitStr, errors: &mut Errors) -> bool {
     let value = prefix.value();
-    let problem = if !value.starts_with('/') {
-        Some(format!(
-            "write `route_prefix = \"/{}\"`",
-            value.trim_start_matches('/')
-        ))
-    } else if value.len() > 1 && value.ends_with('/') {
-        Some(format!(
-            "write `route_prefix = \"{}\"`",
-            value.trim_end_matches('/')
-        ))
+    let fixed = format!("/{}", value.trim_matches('/'));
+    let problem = if !value.starts_with('/') || (value.len() > 1 && value.ends_with('/')) {
+        Some(format!("write `route_prefix = \"{fixed}\"`"))
     } else if value.starts_with("/-/") || value == "/-" {
         Some("`/-/` is reserved for the server's own routes (`/-/healthz`, `/-/routes`); pick another prefix".to_owned())
     } else if value.contains(|c: char| {

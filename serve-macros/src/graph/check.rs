@@ -74,6 +74,8 @@ struct Resolver<'a> {
     scope: HashMap<String, (Binding, Span)>,
     used: HashSet<Binding>,
     later: HashMap<String, Span>,
+    /// Names already blamed in another error: not reported again as unused.
+    excused: HashSet<String>,
     functions: HashMap<String, usize>,
     deps: Vec<Dep>,
     nodes: Vec<Node>,
@@ -91,6 +93,7 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
         scope: HashMap::new(),
         used: HashSet::new(),
         later,
+        excused: HashSet::new(),
         functions: HashMap::new(),
         deps: Vec::new(),
         nodes: Vec::new(),
@@ -180,10 +183,14 @@ impl Resolver<'_> {
 
     fn unknown(&mut self, ident: &Ident) {
         let name = ident.to_string();
+        let near = closest(&name, self.scope.keys().map(String::as_str)).map(str::to_owned);
         let help = if self.later.contains_key(&name) {
+            self.excused.insert(name.clone());
             format!("`{name}` is defined later in the graph; move this use below its `let`")
-        } else if let Some(near) = closest(&name, self.scope.keys().map(String::as_str)) {
-            format!("did you mean `{near}`?")
+        } else if let Some(near) = near {
+            let help = format!("did you mean `{near}`?");
+            self.excused.insert(near);
+            help
         } else {
             "a graph's values are its parameters and the names it binds with `let`".to_owned()
         };
@@ -367,7 +374,9 @@ impl Resolver<'_> {
         let mut unused: Vec<(&String, &(Binding, Span))> = self
             .scope
             .iter()
-            .filter(|(name, (b, _))| !name.starts_with('_') && !self.used.contains(b))
+            .filter(|(name, (b, _))| {
+                !name.starts_with('_') && !self.used.contains(b) && !self.excused.contains(*name)
+            })
             .collect();
         unused.sort_by_key(|(name, _)| name.as_str());
         let mut found = Vec::new();

@@ -12,7 +12,7 @@ use crate::deployment::ReplicaOptions;
 use crate::graph::attr::{Adapter, GraphAttr, JSON_REQUEST, RAW_BYTES};
 use crate::graph::check::{DepArg, Kind, NodeArg, Plan, ValueRef};
 use crate::graph::parse::{Param, path_text, tidy};
-use crate::paths::{SERDE, private};
+use crate::paths::{SERDE, private, private_at};
 
 /// Default largest request body: 2 MiB, as axum's own default.
 const DEFAULT_BODY_LIMIT: u64 = 2 * 1024 * 1024;
@@ -24,7 +24,7 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
     let fields = (0..plan.deps.len()).map(dep_ident);
     let field_types = plan.deps.iter().map(|d| {
         let ty = &d.ty;
-        quote_spanned!(ty.span()=> #private::Handle<#ty>)
+        deployment_item(ty, quote!(Handle))
     });
     let input_ty = input_type(plan.inputs);
     let output_ty = output_type(item);
@@ -148,6 +148,13 @@ fn output_type(item: &ItemFn) -> TokenStream {
     }
 }
 
+/// `<Ty as Deployment>::ITEM`, spanned at the user's type. Every use of a deployment type
+/// goes through this one projection, so a type that is not a deployment gives one error.
+fn deployment_item(ty: &syn::Path, item: TokenStream) -> TokenStream {
+    let private = private_at(ty.span());
+    quote_spanned!(ty.span()=> <#ty as #private::Deployment>::#item)
+}
+
 fn dep_ident(i: usize) -> Ident {
     format_ident!("__serve_d{}", i)
 }
@@ -165,7 +172,8 @@ fn build(plan: &Plan<'_>) -> TokenStream {
             }
             DepArg::Const(expr) => quote!(#expr),
         });
-        let binder = quote_spanned!(ty.span()=> #private::binder::<#ty>());
+        let binder_ty = deployment_item(ty, quote!(Binder));
+        let binder = quote!(<#binder_ty as ::core::default::Default>::default());
         quote! {
             let #ident = __serve_ctx.deploy(#binder.#bind(#(#args),*)).await?;
         }
@@ -313,8 +321,14 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
         }
     });
     let join = join(&blocks);
-    let output = sources[&Consumer::Output].tokens(plan.output_span);
-    let output = quote_spanned!(plan.output_span=> let __serve_output: #output_ty = #output;);
+    // The value is checked against the declared return type through a local named with the
+    // tail's span, so a mismatch is reported on the user's tail expression.
+    let source = sources[&Consumer::Output].tokens(plan.output_span);
+    let tail = Ident::new("__serve_tail", plan.output_span);
+    let output = quote! {
+        let #tail = #source;
+        let __serve_output: #output_ty = #tail;
+    };
     quote! {
         #[allow(unused_variables)]
         async fn run(__serve_nodes: &__serve_Nodes, __serve_input: Self::Input) -> #private::Result<#output_ty, #private::Error> {
@@ -376,7 +390,9 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
             DepArg::Handle { dep, .. } => Some(dep_ident(*dep)),
             DepArg::Const(_) => None,
         });
-        quote!(let #ident = __serve_spec.deployment::<#ty>(#text, #kind, &[#(#handles),*]);)
+        let name = deployment_item(ty, quote!(NAME));
+        let options = deployment_item(ty, quote!(OPTIONS));
+        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*]);)
     });
     let value_id = |v: &ValueRef| match *v {
         ValueRef::Input(i) => plan.inputs[i].ident.to_string(),

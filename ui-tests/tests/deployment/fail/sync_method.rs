@@ -1,0 +1,14 @@
+use serve_runtime::deployment;
+
+#[deployment]
+#[derive(Default)]
+struct Model;
+
+#[deployment]
+impl Model {
+    fn predict(&self, x: f32) -> f32 {
+        x
+    }
+}
+
+fn main() {}

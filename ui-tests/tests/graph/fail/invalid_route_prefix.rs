@@ -1,0 +1,13 @@
+use serve_runtime::{deployment, graph};
+
+#[deployment]
+async fn step(x: u32) -> u32 {
+    x
+}
+
+#[graph(route_prefix = "step/")]
+async fn g(x: u32) -> u32 {
+    step(x)
+}
+
+fn main() {}

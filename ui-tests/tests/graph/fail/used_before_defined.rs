@@ -1,0 +1,15 @@
+use serve_runtime::{deployment, graph};
+
+#[deployment]
+async fn step(x: u32) -> u32 {
+    x
+}
+
+#[graph]
+async fn g(x: u32) -> u32 {
+    let a = step(b);
+    let b = step(x);
+    a
+}
+
+fn main() {}
