@@ -43,6 +43,7 @@ extern crate self as serve_runtime;
 
 mod adapter;
 mod app;
+mod arg;
 mod cli;
 mod deployment;
 mod error;
@@ -66,10 +67,16 @@ pub use render::Format;
 pub use serve_macros::{deployment, graph};
 pub use spec::{ArgSpec, DeploymentSpec, Edge, GraphSpec, InputSpec, NodeSpec, OutputSpec};
 
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// What generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::adapter::{AdapterError, HttpRequest, json_request, raw_bytes};
+    pub use crate::arg::ConstArg;
     pub use crate::deployment::{
         DefaultConstructible, Deployment, DeploymentConfig, DeploymentKind, DeploymentOptions,
         Factory, IntoNodeResult,
@@ -80,7 +87,7 @@ pub mod __private {
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
     pub use crate::router::ReplicaSet;
     pub use crate::spec::{GraphSpec, SpecBuilder, constant, value};
-    pub use ::core::{clone::Clone, convert::From, convert::Into, result::Result};
+    pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;
     pub use inventory;
     pub use serde;

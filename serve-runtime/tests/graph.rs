@@ -496,8 +496,8 @@ async fn pair(a: u64, b: u64) -> (u64, u64) {
 
 #[graph]
 async fn twice(x: u64) -> (u64, u64) {
-    let double = Scale::bind(2u64);
-    let triple = Scale::bind(3u64);
+    let double = Scale::bind(2); // literals take the parameter type
+    let triple = Scale::bind(3);
     let shared = share(x).await;
     let a = double.apply(shared);
     let b = triple.apply(shared);

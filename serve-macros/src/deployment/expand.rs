@@ -171,8 +171,8 @@ pub fn bind_with_ctor(self_ty: &TokenStream, ctor: &Ctor<'_>) -> TokenStream {
     let span = ctor.sig.ident.span();
     let bind = Ident::new("bind", span);
     quote! {
-        pub fn #bind(self, #(#names: impl #private::Into<#types>),*) -> #private::Factory<#self_ty> {
-            #(let #names: #types = #private::Into::into(#names);)*
+        pub fn #bind(self, #(#names: impl #private::ConstArg<#types>),*) -> #private::Factory<#self_ty> {
+            #(let #names: #types = #private::ConstArg::into_arg(#names);)*
             #private::Factory::new(move || {
                 #(#clones)*
                 async move { #construct }

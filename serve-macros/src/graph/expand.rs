@@ -293,7 +293,10 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
                     receive.push(quote!(let #local = #source;));
                     quote!(#local)
                 }
-                NodeArg::Const(expr) => quote_spanned!(expr.span()=> #private::Into::into(#expr)),
+                NodeArg::Const(expr) => {
+                    let private = private_at(expr.span());
+                    quote_spanned!(expr.span()=> #private::ConstArg::into_arg(#expr))
+                }
             })
             .collect();
         let receiver = {
