@@ -1,6 +1,8 @@
 //! The attribute macros of `serve-runtime`. Depend on `serve-runtime`, which re-exports
 //! them; this crate's generated code names the runtime through `::serve_runtime` only.
 
+#![warn(missing_docs)]
+
 mod deployment;
 mod diag;
 mod graph;

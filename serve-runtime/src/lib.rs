@@ -39,6 +39,8 @@
 //! # }).unwrap();
 //! ```
 
+#![warn(missing_docs)]
+
 extern crate self as serve_runtime;
 
 mod adapter;

@@ -128,7 +128,6 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
                 }
             }
         }
-        let _ = s.span;
     }
     let output = match &g.tail {
         Some(Tail::Value(ident)) => r.value(ident).map(|v| (v, ident.span())),

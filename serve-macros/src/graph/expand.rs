@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ItemFn, ReturnType, Type};
+use syn::{ItemFn, ReturnType};
 
-use crate::deployment::ReplicaOptions;
 use crate::graph::attr::{Adapter, GraphAttr, JSON_REQUEST, RAW_BYTES};
 use crate::graph::check::{DepArg, Kind, NodeArg, Plan, ValueRef};
 use crate::graph::parse::{Param, path_text, tidy};
@@ -447,7 +446,7 @@ fn ingress(attr: &GraphAttr) -> TokenStream {
     };
     let limit = attr.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let driver = driver_options(&attr.driver);
+    let driver = attr.driver.to_tokens();
     quote! {
         #private::IngressOptions {
             route_prefix: #prefix,
@@ -456,10 +455,6 @@ fn ingress(attr: &GraphAttr) -> TokenStream {
             body_limit: #limit,
         }
     }
-}
-
-fn driver_options(options: &ReplicaOptions) -> TokenStream {
-    options.to_tokens()
 }
 
 /// The `adapt` method, plus the items it needs (the JSON input struct).
@@ -519,9 +514,4 @@ pub fn raw_bytes_arity(
         )),
         _ => None,
     }
-}
-
-#[allow(dead_code)]
-fn ty_text(ty: &Type) -> String {
-    tidy(&quote!(#ty).to_string())
 }

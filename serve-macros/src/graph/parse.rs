@@ -52,7 +52,6 @@ pub struct Statement {
     pub name: Option<Ident>,
     pub ty: Option<Type>,
     pub rhs: Rhs,
-    pub span: Span,
 }
 
 pub enum Tail {
@@ -115,11 +114,11 @@ pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
                     None => continue,
                 };
                 if let Some(rhs) = rhs(&init.expr, errors) {
-                    statements.push(Statement { name, ty, rhs, span: local.span() });
+                    statements.push(Statement { name, ty, rhs });
                 }
             }
             Stmt::Expr(expr, Some(_)) => match rhs(expr, errors) {
-                Some(Rhs::Call(call)) => statements.push(Statement { name: None, ty: None, rhs: Rhs::Call(call), span: expr.span() }),
+                Some(Rhs::Call(call)) => statements.push(Statement { name: None, ty: None, rhs: Rhs::Call(call) }),
                 Some(Rhs::Bind(b)) => errors.help(b.bind.span(), "a bound deployment must be given a name", format!("write `let name = {}::bind(...);`", path_text(&b.ty))),
                 None => {}
             },
