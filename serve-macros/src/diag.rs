@@ -65,10 +65,10 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// Prints an expansion when `SERVE_MACROS_DEBUG` names the item (or is `*`).
 pub fn debug_print(kind: &str, name: &str, tokens: &TokenStream) {
-    if let Ok(wanted) = std::env::var("SERVE_MACROS_DEBUG") {
-        if wanted == "*" || wanted == name {
-            eprintln!("// #[{kind}] {name}\n{tokens}");
-        }
+    if let Ok(wanted) = std::env::var("SERVE_MACROS_DEBUG")
+        && (wanted == "*" || wanted == name)
+    {
+        eprintln!("// #[{kind}] {name}\n{tokens}");
     }
 }
 

@@ -125,6 +125,7 @@ impl App {
                     .unwrap_or_else(|_| "info".into()),
             )
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
         registry::check_unique_names()?;
         let server = self.bind((args.host.as_str(), args.port)).await?;

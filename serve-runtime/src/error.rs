@@ -10,7 +10,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum Error {
     /// A deployment method returned an error.
-    #[error("deployment `{deployment}` failed in `{method}`: {source}")]
+    #[error("deployment `{deployment}` failed in `{method}`: {}", chain(&**source))]
     Node {
         /// The deployment (node) that failed.
         deployment: String,
@@ -37,7 +37,7 @@ pub enum Error {
         deployment: String,
     },
     /// A replica could not be constructed when the graph started.
-    #[error("deployment `{deployment}` failed to start (replica {replica}): {source}")]
+    #[error("deployment `{deployment}` failed to start (replica {replica}): {}", chain(&**source))]
     Start {
         /// The deployment whose constructor failed.
         deployment: String,
@@ -94,6 +94,22 @@ impl Error {
     }
 }
 
+/// An error and its causes, `top: cause: root cause`: library errors (hyper, io) often say
+/// the useful part only in a source. Causes already spelled out by their parent are skipped.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 /// Turns a panic payload into the text it carried.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -123,6 +139,32 @@ mod tests {
         assert_eq!(outer.code(), "overloaded");
         assert_eq!(outer.deployment(), Some("Dispatcher"));
         assert!(outer.to_string().contains("`Fruit` is overloaded"));
+    }
+
+    #[test]
+    fn causes_are_spelled_out_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Client(#[source] std::io::Error);
+        let inner = Error::Node {
+            deployment: "Fruit".into(),
+            method: "classify",
+            source: Box::new(Client(io)),
+        };
+        assert_eq!(
+            inner.to_string(),
+            "deployment `Fruit` failed in `classify`: client error (Connect): connection refused"
+        );
+        let outer = Error::Node {
+            deployment: "Dispatcher".into(),
+            method: "run",
+            source: Box::new(inner),
+        };
+        assert_eq!(
+            outer.to_string(),
+            "deployment `Dispatcher` failed in `run`: deployment `Fruit` failed in `classify`: client error (Connect): connection refused"
+        );
     }
 
     #[test]

@@ -141,11 +141,12 @@ fn replace_self(ty: &Type, self_ty: &Type) -> Type {
     struct Replace<'a>(&'a Type);
     impl VisitMut for Replace<'_> {
         fn visit_type_mut(&mut self, ty: &mut Type) {
-            if let Type::Path(p) = ty {
-                if p.qself.is_none() && p.path.is_ident("Self") {
-                    *ty = self.0.clone();
-                    return;
-                }
+            if let Type::Path(p) = ty
+                && p.qself.is_none()
+                && p.path.is_ident("Self")
+            {
+                *ty = self.0.clone();
+                return;
             }
             syn::visit_mut::visit_type_mut(self, ty);
         }

@@ -121,10 +121,10 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
                     .name
                     .as_ref()
                     .map_or_else(|| format!("_{}", r.nodes.len()), Ident::to_string);
-                if let Some(node) = r.call(call, id, s.ty.clone()) {
-                    if let Some(name) = &s.name {
-                        r.define(name, Binding::Value(ValueRef::Node(node)));
-                    }
+                if let Some(node) = r.call(call, id, s.ty.clone())
+                    && let Some(name) = &s.name
+                {
+                    r.define(name, Binding::Value(ValueRef::Node(node)));
                 }
             }
         }
@@ -227,19 +227,19 @@ impl Resolver<'_> {
     }
 
     fn bind_arg(&mut self, arg: &Expr) -> Option<DepArg> {
-        if let Expr::Call(call) = arg {
-            if let Expr::Path(p) = &*call.func {
-                let segs = &p.path.segments;
-                if segs.len() >= 2 && segs.last().is_some_and(|s| s.ident == "bind") {
-                    let Some(Rhs::Bind(bind)) = super::parse::bind_expr(arg) else {
-                        return None;
-                    };
-                    let dep = self.bind(&bind);
-                    return Some(DepArg::Handle {
-                        dep,
-                        span: syn::spanned::Spanned::span(arg),
-                    });
-                }
+        if let Expr::Call(call) = arg
+            && let Expr::Path(p) = &*call.func
+        {
+            let segs = &p.path.segments;
+            if segs.len() >= 2 && segs.last().is_some_and(|s| s.ident == "bind") {
+                let Some(Rhs::Bind(bind)) = super::parse::bind_expr(arg) else {
+                    return None;
+                };
+                let dep = self.bind(&bind);
+                return Some(DepArg::Handle {
+                    dep,
+                    span: syn::spanned::Spanned::span(arg),
+                });
             }
         }
         match as_name(arg) {
@@ -351,10 +351,10 @@ impl Resolver<'_> {
         }
         impl<'ast> Visit<'ast> for Finder<'_> {
             fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-                if let Some(ident) = p.path.get_ident() {
-                    if self.names.contains_key(&ident.to_string()) {
-                        self.found.push(ident.clone());
-                    }
+                if let Some(ident) = p.path.get_ident()
+                    && self.names.contains_key(&ident.to_string())
+                {
+                    self.found.push(ident.clone());
                 }
             }
         }
