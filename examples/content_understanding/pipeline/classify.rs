@@ -75,7 +75,7 @@ pub struct Fruit;
 
 #[deployment]
 impl Fruit {
-    async fn classify(&self, image: Tensor) -> Label {
+    pub async fn classify(&self, image: Tensor) -> Label {
         Label::pick("fruit", FRUITS, &image)
     }
 }
@@ -86,7 +86,7 @@ pub struct Car;
 
 #[deployment]
 impl Car {
-    async fn classify(&self, image: Tensor) -> Label {
+    pub async fn classify(&self, image: Tensor) -> Label {
         Label::pick("car", CARS, &image)
     }
 }
@@ -97,7 +97,7 @@ pub struct Plant;
 
 #[deployment]
 impl Plant {
-    async fn classify(&self, image: Tensor) -> Label {
+    pub async fn classify(&self, image: Tensor) -> Label {
         Label::pick("plant", PLANTS, &image)
     }
 }
@@ -110,7 +110,7 @@ pub struct General;
 
 #[deployment]
 impl General {
-    async fn classify(&self, image: Tensor) -> Label {
+    pub async fn classify(&self, image: Tensor) -> Label {
         Label::pick("general", GENERAL, &image)
     }
 }
@@ -127,7 +127,7 @@ pub struct Dispatcher {
 
 #[deployment]
 impl Dispatcher {
-    fn new(
+    pub fn new(
         fruit: Handle<Fruit>,
         car: Handle<Car>,
         plant: Handle<Plant>,

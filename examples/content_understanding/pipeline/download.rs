@@ -56,7 +56,7 @@ pub struct Downloader {
 
 #[deployment]
 impl Downloader {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Downloader {
             http: Client::builder(TokioExecutor::new()).build_http(),
             limit: MAX_DOWNLOAD_BYTES,
@@ -66,7 +66,7 @@ impl Downloader {
 
     /// The bytes at `url`: at most [`MAX_DOWNLOAD_BYTES`] of them, within
     /// [`DOWNLOAD_TIMEOUT`].
-    async fn run(&self, url: String) -> Result<Bytes, DownloadError> {
+    pub async fn run(&self, url: String) -> Result<Bytes, DownloadError> {
         let (scheme, rest) = url.split_once("://").unwrap_or_default();
         if scheme.eq_ignore_ascii_case("file") {
             self.read_file(&url, rest).await

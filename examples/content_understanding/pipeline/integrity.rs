@@ -27,11 +27,11 @@ pub struct Integrity {
 
 #[deployment]
 impl Integrity {
-    fn new(weights: String) -> Self {
+    pub fn new(weights: String) -> Self {
         Integrity { weights }
     }
 
-    async fn forward(&self, image: Tensor) -> Quality {
+    pub async fn forward(&self, image: Tensor) -> Quality {
         Quality {
             sharpness: sharpness(&image),
             weights: self.weights.clone(),

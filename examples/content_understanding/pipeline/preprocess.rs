@@ -33,7 +33,7 @@ pub struct Preprocessor;
 
 #[deployment]
 impl Preprocessor {
-    async fn process(&self, image: Bytes) -> Result<Tensor, DecodeError> {
+    pub async fn process(&self, image: Bytes) -> Result<Tensor, DecodeError> {
         // Decoding and resizing take milliseconds of CPU; on the blocking pool they do not
         // hold up the async workers that move other requests' bytes.
         let len = image.len();

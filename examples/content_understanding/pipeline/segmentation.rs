@@ -40,11 +40,11 @@ pub struct Segmentation {
 
 #[deployment]
 impl Segmentation {
-    fn new(weights: String) -> Self {
+    pub fn new(weights: String) -> Self {
         Segmentation { weights }
     }
 
-    async fn forward(&self, image: Tensor) -> Mask {
+    pub async fn forward(&self, image: Tensor) -> Mask {
         let (foreground, bbox) = segment(&image);
         Mask {
             image: image.original(),
