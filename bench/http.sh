@@ -85,7 +85,8 @@ to_ms() { # wrk prints 812.00us, 1.23ms, 2.01s
 
 run() { # workload server conns -> csv row
     local w=$1 server=$2 c=$3 name="$1_$2" out
-    out=$(wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --latency -s "$TMP/$w.lua" "http://127.0.0.1:${PORT[$name]}/classify")
+    local t=$(( c < THREADS ? c : THREADS ))
+    out=$(wrk -t"$t" -c"$c" -d"${DURATION}s" --latency -s "$TMP/$w.lua" "http://127.0.0.1:${PORT[$name]}/classify")
     local rps p50 p99 errors
     rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
     p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' <<<"$out")")

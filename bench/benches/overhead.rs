@@ -87,6 +87,37 @@ async fn fan_out_by_hand(x: u64) -> u64 {
     a ^ b ^ c
 }
 
+/// About a microsecond of arithmetic: a small model's worth of work, to see the per-node
+/// cost against nodes that do something.
+fn work(x: u64) -> u64 {
+    let mut acc = x;
+    for i in 0..1000u64 {
+        acc = black_box(acc.rotate_left(5) ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    acc
+}
+
+#[deployment]
+async fn busy_branch(x: u64, salt: u64) -> u64 {
+    work(x ^ salt)
+}
+
+#[graph]
+async fn busy_fan_out(x: u64) -> u64 {
+    let a = busy_branch(x, 1);
+    let b = busy_branch(x, 2);
+    let c = busy_branch(x, 3);
+    combine(a, b, c)
+}
+
+async fn busy_fan_out_by_hand(x: u64) -> u64 {
+    async fn branch(x: u64, salt: u64) -> u64 {
+        work(x ^ salt)
+    }
+    let (a, b, c) = tokio::join!(branch(x, 1), branch(x, 2), branch(x, 3));
+    a ^ b ^ c
+}
+
 #[deployment(num_replicas = 8)]
 #[derive(Default)]
 struct Wide;
@@ -115,10 +146,11 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (hops, fan, one, eight) = rt.block_on(async {
+    let (hops, fan, busy, one, eight) = rt.block_on(async {
         (
             serve_runtime::start(hops).await.unwrap(),
             serve_runtime::start(fan_out).await.unwrap(),
+            serve_runtime::start(busy_fan_out).await.unwrap(),
             serve_runtime::start(one_replica).await.unwrap(),
             serve_runtime::start(eight_replicas).await.unwrap(),
         )
@@ -146,6 +178,19 @@ fn benches(c: &mut Criterion) {
         b.to_async(&rt).iter(|| fan_out_by_hand(black_box(3)))
     });
     g.bench_function("graph", |b| b.to_async(&rt).iter(|| fan.call(black_box(3))));
+    g.finish();
+
+    assert_eq!(
+        rt.block_on(busy.call(3)).unwrap(),
+        rt.block_on(busy_fan_out_by_hand(3))
+    );
+    let mut g = c.benchmark_group("fan_out_3_busy");
+    g.bench_function("join", |b| {
+        b.to_async(&rt).iter(|| busy_fan_out_by_hand(black_box(3)))
+    });
+    g.bench_function("graph", |b| {
+        b.to_async(&rt).iter(|| busy.call(black_box(3)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("routing");

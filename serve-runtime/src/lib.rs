@@ -56,6 +56,7 @@ pub mod registry;
 mod render;
 mod replica;
 mod router;
+mod slot;
 mod spec;
 
 pub use adapter::{AdapterError, HttpRequest};
@@ -88,12 +89,12 @@ pub mod __private {
     pub use crate::handle::{Client, Handle, invoke};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
     pub use crate::router::ReplicaSet;
+    pub use crate::slot::Slot;
     pub use crate::spec::{GraphSpec, SpecBuilder, constant, value};
     pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;
     pub use inventory;
     pub use serde;
-    pub use tokio::sync::oneshot;
     pub use tokio::try_join;
 
     /// The constructor builder of a deployment: `binder::<T>().bind(args)`.
@@ -102,18 +103,12 @@ pub mod __private {
     }
 
     /// Waits for a value produced by another node of the same request.
-    pub async fn recv<T>(rx: oneshot::Receiver<T>) -> Result<T, Error> {
-        // The sender only drops unsent when its node failed, and that failure ends the
-        // request first; this error is a backstop, not something clients see.
-        rx.await.map_err(|_| {
-            Error::Config("internal: a node's input was dropped before it was produced".into())
-        })
-    }
-
-    /// Hands a value to the node that consumes it.
-    pub fn send<T>(tx: oneshot::Sender<T>, value: T) {
-        // The receiver is gone only when the request is already failing.
-        let _ = tx.send(value);
+    pub async fn recv<T>(slot: &Slot<T>) -> Result<T, Error> {
+        // Each slot has one consumer, so the value is always there to take once; this error
+        // is a backstop, not something clients see.
+        slot.take()
+            .await
+            .ok_or_else(|| Error::Config("internal: a node's input was taken twice".into()))
     }
 
     /// A value with several consumers is cloned for all but the last.

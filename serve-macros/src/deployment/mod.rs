@@ -15,6 +15,7 @@ use crate::diag::{Errors, debug_print};
 pub use attr::ReplicaOptions;
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let started = std::time::Instant::now();
     let item = match syn::parse2::<Item>(item.clone()) {
         Ok(item) => item,
         // Not Rust we can read: give rustc the tokens back so its error is the one shown.
@@ -42,7 +43,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let errors = errors.into_compile_errors();
     let out = quote!(#out #errors);
-    debug_print("deployment", &name, &out);
+    debug_print("deployment", &name, &out, started.elapsed());
     out
 }
 

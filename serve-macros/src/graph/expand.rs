@@ -270,9 +270,15 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
         let count = consumers.get(&ValueRef::Node(n)).map_or(0, Vec::len);
         let private = private.clone();
         (0..count).map(move |j| {
+            // The slot lives on the request's stack; both ends borrow it.
+            let slot = format_ident!("__serve_slot_{}_{}", n, j);
             let tx = format_ident!("__serve_tx_{}_{}", n, j);
             let rx = format_ident!("__serve_rx_{}_{}", n, j);
-            quote!(let (#tx, #rx) = #private::oneshot::channel();)
+            quote! {
+                let #slot = #private::Slot::new();
+                let #tx = &#slot;
+                let #rx = &#slot;
+            }
         })
     });
     let blocks: Vec<Ident> = (0..plan.nodes.len())
@@ -308,9 +314,9 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
         let sends = (0..count).map(|j| {
             let tx = format_ident!("__serve_tx_{}_{}", n, j);
             if j + 1 == count {
-                quote!(#private::send(#tx, __serve_out);)
+                quote!(#private::Slot::put(#tx, __serve_out);)
             } else {
-                quote_spanned!(node.callee_span=> #private::send(#tx, #private::fan_out(&__serve_out));)
+                quote_spanned!(node.callee_span=> #private::Slot::put(#tx, #private::fan_out(&__serve_out));)
             }
         });
         quote! {

@@ -12,6 +12,7 @@ use syn::ItemFn;
 use crate::diag::{Errors, debug_print};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let started = std::time::Instant::now();
     let item = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(item) => item,
         Err(e) => {
@@ -40,7 +41,12 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let errors = errors.into_compile_errors();
     let out = quote!(#out #errors);
-    debug_print("graph", &item.sig.ident.to_string(), &out);
+    debug_print(
+        "graph",
+        &item.sig.ident.to_string(),
+        &out,
+        started.elapsed(),
+    );
     out
 }
 
