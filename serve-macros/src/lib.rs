@@ -28,8 +28,8 @@ pub fn deployment(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Turns an `async fn` that wires deployments together into a static graph.
 ///
 /// Options: `route_prefix = "/classify"`, `http_adapter = json_request | raw_bytes | path`,
-/// `num_replicas`, `max_ongoing_requests`, `max_queued_requests` (of the ingress) and
-/// `body_limit` (bytes).
+/// `num_replicas`, `max_ongoing_requests`, `max_queued_requests` (of the ingress),
+/// `body_limit` (bytes) and `request_timeout_ms`.
 ///
 /// See the `serve-runtime` crate docs for a full example.
 #[proc_macro_attribute]

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -25,9 +26,18 @@ struct Entry {
 /// The graphs a binary serves: `App::new().graph(a).graph(b)`, then [`run`](App::run) for a
 /// command line, [`bind`](App::bind) to serve from code, or [`router`](App::router) to mount
 /// the routes in an axum app of your own.
-#[derive(Default)]
 pub struct App {
     entries: Vec<Entry>,
+    grace_period: Duration,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            grace_period: Duration::from_secs(30),
+        }
+    }
 }
 
 impl App {
@@ -45,6 +55,13 @@ impl App {
             spec: <R::Graph as Graph>::spec,
             start: Box::new(|| Box::pin(ingress::route_for::<R::Graph>())),
         });
+        self
+    }
+
+    /// How long [`Server::shutdown`] waits for in-flight requests before it stops anyway
+    /// (default 30 s).
+    pub fn grace_period(mut self, grace_period: Duration) -> Self {
+        self.grace_period = grace_period;
         self
     }
 
@@ -69,6 +86,7 @@ impl App {
             .into_iter()
             .map(|s| (s.ingress.route_prefix.to_owned(), s.name))
             .collect();
+        let grace_period = self.grace_period;
         let router = self.router().await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -83,6 +101,7 @@ impl App {
         Ok(Server {
             addr,
             routes: prefixes,
+            grace_period,
             stop: Some(stop),
             task,
         })
@@ -94,6 +113,7 @@ impl App {
 pub struct Server {
     addr: SocketAddr,
     routes: Vec<(String, String)>,
+    grace_period: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -109,12 +129,25 @@ impl Server {
         &self.routes
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    /// Stops accepting connections and waits for in-flight requests to finish, up to the
+    /// app's grace period; past it, the remaining connections are closed.
     pub async fn shutdown(mut self) -> Result<(), Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.wait().await
+        let grace_period = self.grace_period;
+        let abort = self.task.abort_handle();
+        match tokio::time::timeout(grace_period, self.wait()).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    ?grace_period,
+                    "in-flight requests outlived the grace period; closing them"
+                );
+                abort.abort();
+                Ok(())
+            }
+        }
     }
 
     /// Waits until the server stops.

@@ -25,6 +25,9 @@ pub struct IngressOptions {
     pub driver: DeploymentOptions,
     /// The largest request body accepted, in bytes; larger ones get 413.
     pub body_limit: usize,
+    /// How long a request may take before the ingress answers 504 and drops (cancels)
+    /// every node still running for it.
+    pub request_timeout: std::time::Duration,
 }
 
 /// A graph of deployments: what `#[graph]` turns an `async fn` into.

@@ -30,6 +30,7 @@ struct GraphState<G: Graph> {
     handle: GraphHandle<G>,
     driver: ReplicaSet<()>,
     body_limit: usize,
+    request_timeout: std::time::Duration,
 }
 
 /// Starts a graph and wraps it in its HTTP handler.
@@ -43,6 +44,7 @@ where
         handle,
         driver: driver_replicas(G::NAME, &ingress.driver),
         body_limit: ingress.body_limit,
+        request_timeout: ingress.request_timeout,
     });
     let service = post(move |request: Request| async move { serve_request(&state, request).await })
         .fallback(method_not_allowed);
@@ -107,7 +109,23 @@ where
             return error_response(e.status(), status_code_name(e.status()), e.message(), None);
         }
     };
-    match state.handle.call(input).await {
+    // Dropping the graph's future on timeout drops every node future still running for
+    // this request: their work is cancelled, their replica slots given back.
+    let Ok(result) = tokio::time::timeout(state.request_timeout, state.handle.call(input)).await
+    else {
+        tracing::warn!(graph = G::NAME, timeout = ?state.request_timeout, "request timed out");
+        return error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            &format!(
+                "graph `{}` did not answer within {} ms",
+                G::NAME,
+                state.request_timeout.as_millis()
+            ),
+            None,
+        );
+    };
+    match result {
         Ok(output) => match serde_json::to_vec(&output) {
             Ok(json) => (
                 [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],

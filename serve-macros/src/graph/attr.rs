@@ -12,6 +12,7 @@ pub const OPTIONS: &[&str] = &[
     "route_prefix",
     "http_adapter",
     "body_limit",
+    "request_timeout_ms",
     "num_replicas",
     "max_ongoing_requests",
     "max_queued_requests",
@@ -31,6 +32,7 @@ pub struct GraphAttr {
     pub route_prefix: Option<LitStr>,
     pub adapter: Adapter,
     pub body_limit: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
     pub driver: ReplicaOptions,
 }
 
@@ -39,6 +41,7 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
         route_prefix: None,
         adapter: Adapter::Json,
         body_limit: None,
+        request_timeout_ms: None,
         driver: ReplicaOptions::default(),
     };
     for opt in options::parse(attr, OPTIONS, "graph", errors) {
@@ -50,6 +53,7 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
                 out.route_prefix = options::string(&opt, errors).filter(|p| route_prefix(p, errors))
             }
             "body_limit" => out.body_limit = options::integer(&opt, 1, errors),
+            "request_timeout_ms" => out.request_timeout_ms = options::integer(&opt, 1, errors),
             _ => {
                 if let Some(adapter) = adapter(&opt.value, errors) {
                     out.adapter = adapter;

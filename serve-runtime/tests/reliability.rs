@@ -1,0 +1,301 @@
+//! Overload, timeouts, cancellation, panics, hostile input and shutdown, over loopback HTTP.
+//! Every loop here is bounded in count and time.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serve_runtime::{App, Server, deployment, graph};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+// ---- graphs ------------------------------------------------------------------------------
+
+#[deployment(max_ongoing_requests = 2, max_queued_requests = 2)]
+async fn slow_double(x: u64) -> u64 {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    x * 2
+}
+
+#[graph(route_prefix = "/double")]
+async fn doubling(x: u64) -> u64 {
+    slow_double(x)
+}
+
+/// Set when `sleepy`'s future is dropped before it finished, or when it finished.
+static DROPPED: AtomicUsize = AtomicUsize::new(0);
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+struct OnDrop;
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[deployment]
+async fn sleepy(ms: u64) -> u64 {
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    let guard = OnDrop;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    std::mem::forget(guard);
+    FINISHED.fetch_add(1, Ordering::SeqCst);
+    ms
+}
+
+#[graph(route_prefix = "/sleep", request_timeout_ms = 200)]
+async fn sleeping(ms: u64) -> u64 {
+    sleepy(ms)
+}
+
+/// Like `sleepy`, with counters of its own, so tests running at once cannot satisfy each
+/// other's waits.
+static LEFT_STARTED: AtomicBool = AtomicBool::new(false);
+static LEFT_DROPPED: AtomicBool = AtomicBool::new(false);
+
+struct OnLeave;
+impl Drop for OnLeave {
+    fn drop(&mut self) {
+        LEFT_DROPPED.store(true, Ordering::SeqCst);
+    }
+}
+
+#[deployment]
+async fn abandoned(ms: u64) -> u64 {
+    LEFT_STARTED.store(true, Ordering::SeqCst);
+    let guard = OnLeave;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    std::mem::forget(guard);
+    ms
+}
+
+#[graph(route_prefix = "/abandon")]
+async fn abandoning(ms: u64) -> u64 {
+    abandoned(ms)
+}
+
+#[deployment]
+async fn fragile(x: u64) -> u64 {
+    assert!(x != 13, "cannot take 13");
+    x
+}
+
+#[graph(route_prefix = "/fragile")]
+async fn fragility(x: u64) -> u64 {
+    fragile(x)
+}
+
+static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+#[deployment]
+async fn lingering(ms: u64) -> u64 {
+    IN_FLIGHT.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    ms
+}
+
+#[graph(route_prefix = "/linger")]
+async fn lingerer(ms: u64) -> u64 {
+    lingering(ms)
+}
+
+async fn serve() -> Server {
+    App::new()
+        .graph(doubling)
+        .graph(sleeping)
+        .graph(fragility)
+        .graph(abandoning)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+// ---- raw client -------------------------------------------------------------------------
+
+async fn exchange(addr: SocketAddr, raw: Vec<u8>) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.write_all(&raw).await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 10 s"))??;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn post(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+async fn wait_for(flag: impl Fn() -> bool) -> bool {
+    for _ in 0..400 {
+        if flag() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    flag()
+}
+
+// ---- tests ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_times_capacity_gets_200_or_503_and_loses_nothing() {
+    let server = serve().await;
+    let addr = server.local_addr();
+    // Capacity: 2 running + 2 queued. Send 16 at once.
+    let sent = 16u64;
+    let replies: Vec<_> = (0..sent)
+        .map(|i| {
+            tokio::spawn(exchange(
+                addr,
+                post("/double", format!(r#"{{"x":{i}}}"#).as_bytes()),
+            ))
+        })
+        .collect();
+    let (mut ok, mut busy, mut other) = (0, 0, Vec::new());
+    for (i, r) in replies.into_iter().enumerate() {
+        match r.await.unwrap() {
+            Ok((200, body)) => {
+                assert_eq!(body, (i * 2).to_string(), "a 200 carries the right answer");
+                ok += 1;
+            }
+            Ok((503, body)) => {
+                assert!(body.contains(r#""code":"overloaded""#), "{body}");
+                busy += 1;
+            }
+            other_reply => other.push(format!("{other_reply:?}")),
+        }
+    }
+    assert!(
+        other.is_empty(),
+        "only 200 or 503, no connection errors or hangs: {other:?}"
+    );
+    assert_eq!(ok + busy, sent);
+    assert!(ok >= 4, "what fits is served ({ok} served)");
+    assert!(busy >= 1, "the rest is refused at once ({busy} refused)");
+}
+
+#[tokio::test]
+async fn a_timeout_answers_504_and_cancels_the_work() {
+    let server = serve().await;
+    let (dropped, finished) = (
+        DROPPED.load(Ordering::SeqCst),
+        FINISHED.load(Ordering::SeqCst),
+    );
+    let (status, body) = exchange(server.local_addr(), post("/sleep", br#"{"ms":5000}"#))
+        .await
+        .unwrap();
+    assert_eq!(status, 504);
+    assert!(body.contains("did not answer within 200 ms"), "{body}");
+    assert!(
+        wait_for(|| DROPPED.load(Ordering::SeqCst) > dropped).await,
+        "the node's future was dropped"
+    );
+    assert_eq!(
+        FINISHED.load(Ordering::SeqCst),
+        finished,
+        "and never finished"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_cancels_the_work() {
+    let server = serve().await;
+    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+    s.write_all(&post("/abandon", br#"{"ms":3000}"#))
+        .await
+        .unwrap();
+    assert!(wait_for(|| LEFT_STARTED.load(Ordering::SeqCst)).await);
+    drop(s);
+    assert!(
+        wait_for(|| LEFT_DROPPED.load(Ordering::SeqCst)).await,
+        "the node's future was dropped when the client left"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_is_a_500_and_the_server_keeps_serving() {
+    let server = serve().await;
+    let addr = server.local_addr();
+    let (status, body) = exchange(addr, post("/fragile", br#"{"x":13}"#))
+        .await
+        .unwrap();
+    assert_eq!(status, 500);
+    assert!(
+        body.contains(r#""code":"node_panicked""#) && body.contains(r#""deployment":"fragile""#),
+        "{body}"
+    );
+    assert!(body.contains("cannot take 13"), "{body}");
+    assert_eq!(
+        exchange(addr, post("/fragile", br#"{"x":7}"#))
+            .await
+            .unwrap(),
+        (200, "7".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn hostile_bodies_and_headers_get_4xx() {
+    let server = serve().await;
+    let addr = server.local_addr();
+    // Invalid UTF-8 inside a JSON string.
+    let (status, body) = exchange(addr, post("/fragile", b"{\"x\":\"\xff\xfe\"}"))
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with('{') && body.contains("bad_request"),
+        "{body}"
+    );
+    // A thousand headers.
+    let mut raw = String::from("POST /fragile HTTP/1.1\r\nhost: t\r\nconnection: close\r\n");
+    for i in 0..1000 {
+        raw.push_str(&format!("x-h{i}: {}\r\n", "v".repeat(20)));
+    }
+    raw.push_str("content-type: application/json\r\ncontent-length: 7\r\n\r\n{\"x\":1}");
+    let (status, _) = exchange(addr, raw.into_bytes()).await.unwrap();
+    assert_eq!(status, 431);
+    // Still serving.
+    assert_eq!(
+        exchange(addr, post("/fragile", br#"{"x":1}"#))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_then_stops() {
+    let server = App::new()
+        .graph(lingerer)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let in_flight = tokio::spawn(exchange(addr, post("/linger", br#"{"ms":400}"#)));
+    assert!(wait_for(|| IN_FLIGHT.load(Ordering::SeqCst)).await);
+    server.shutdown().await.unwrap();
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        (200, "400".to_owned()),
+        "the request in flight finished"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+}
