@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::{self, Route};
+use crate::server::{self, Limits};
 use crate::spec::GraphSpec;
 
 type StartRoute =
@@ -29,6 +30,7 @@ struct Entry {
 pub struct App {
     entries: Vec<Entry>,
     grace_period: Duration,
+    limits: Limits,
 }
 
 impl Default for App {
@@ -36,6 +38,7 @@ impl Default for App {
         Self {
             entries: Vec::new(),
             grace_period: Duration::from_secs(30),
+            limits: Limits::default(),
         }
     }
 }
@@ -65,6 +68,19 @@ impl App {
         self
     }
 
+    /// How long a client may take to send a request's head (default 10 s); slower clients,
+    /// and connections that send nothing, are disconnected.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How many connections are served at once (default 10 000); more wait to be accepted.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+
     /// The topology of every graph, in the order they were added.
     pub fn specs(&self) -> Vec<GraphSpec> {
         self.entries.iter().map(|e| (e.spec)()).collect()
@@ -87,17 +103,12 @@ impl App {
             .map(|s| (s.ingress.route_prefix.to_owned(), s.name))
             .collect();
         let grace_period = self.grace_period;
+        let limits = self.limits;
         let router = self.router().await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(server::serve(listener, router, limits, stopped));
         Ok(Server {
             addr,
             routes: prefixes,

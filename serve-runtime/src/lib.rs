@@ -56,6 +56,7 @@ pub mod registry;
 mod render;
 mod replica;
 mod router;
+mod server;
 mod slot;
 mod spec;
 

@@ -299,3 +299,78 @@ async fn shutdown_finishes_requests_in_flight_then_stops() {
         "no new connections after shutdown"
     );
 }
+
+async fn serve_with_short_header_timeout() -> Server {
+    App::new()
+        .graph(fragility)
+        .header_read_timeout(Duration::from_millis(300))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// Reads until the server closes the connection; how long that took.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(started + limit, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // a 408 or similar before the close
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_sending_headers_byte_by_byte_is_cut_off() {
+    let server = serve_with_short_header_timeout().await;
+    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+    let head = b"POST /fragile HTTP/1.1\r\nhost: t\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let started = tokio::time::Instant::now();
+    let mut cut_off = false;
+    for byte in head {
+        if s.write_all(&[*byte]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    if !cut_off {
+        cut_off = closed_within(&mut s, Duration::from_secs(2))
+            .await
+            .is_some();
+    }
+    assert!(
+        cut_off,
+        "the connection was closed while the head trickled in"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_do_not_block_others() {
+    let server = serve_with_short_header_timeout().await;
+    let addr = server.local_addr();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    // Served while 300 connections sit idle.
+    assert_eq!(
+        exchange(addr, post("/fragile", br#"{"x":5}"#))
+            .await
+            .unwrap(),
+        (200, "5".to_owned())
+    );
+    // And every idle one is closed once the header timeout passes.
+    for s in &mut idle {
+        assert!(
+            closed_within(s, Duration::from_secs(5)).await.is_some(),
+            "an idle connection stayed open"
+        );
+    }
+}
