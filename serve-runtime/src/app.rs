@@ -1,18 +1,18 @@
 //! An application: the graphs one binary serves, started together behind one HTTP listener.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
-use crate::ingress::{self, Route};
+use crate::ingress::{self, Route, Routers};
 use crate::server::{self, Limits};
 use crate::spec::GraphSpec;
 
@@ -31,6 +31,7 @@ pub struct App {
     entries: Vec<Entry>,
     grace_period: Duration,
     limits: Limits,
+    admin_addr: Option<SocketAddr>,
 }
 
 impl Default for App {
@@ -39,6 +40,7 @@ impl Default for App {
             entries: Vec::new(),
             grace_period: Duration::from_secs(30),
             limits: Limits::default(),
+            admin_addr: None,
         }
     }
 }
@@ -86,13 +88,27 @@ impl App {
         self.entries.iter().map(|e| (e.spec)()).collect()
     }
 
-    /// Starts every graph and returns the HTTP routes, to serve or to nest in another router.
+    /// Starts every graph and returns the HTTP routes (the graphs' and the server's own),
+    /// to serve or to nest in another router.
     pub async fn router(self) -> Result<axum::Router, Error> {
+        Ok(self.start().await?.merged())
+    }
+
+    async fn start(self) -> Result<Routers, Error> {
         let mut routes = Vec::with_capacity(self.entries.len());
         for entry in self.entries {
             routes.push((entry.start)().await?);
         }
-        ingress::router(routes)
+        ingress::routers(routes)
+    }
+
+    /// Where the server's own routes (`/-/healthz`, `/-/routes`) are served. By default they
+    /// share the main listener when it is bound to loopback, and otherwise get a listener
+    /// of their own on `127.0.0.1` with a free port ([`Server::admin_addr`] says which), so
+    /// nothing but the graphs is exposed unless asked for.
+    pub fn admin_addr(mut self, addr: SocketAddr) -> Self {
+        self.admin_addr = Some(addr);
+        self
     }
 
     /// Starts every graph, binds `addr` and serves in the background.
@@ -102,19 +118,39 @@ impl App {
             .into_iter()
             .map(|s| (s.ingress.route_prefix.to_owned(), s.name))
             .collect();
-        let grace_period = self.grace_period;
-        let limits = self.limits;
-        let router = self.router().await?;
+        let (grace_period, limits, admin_addr) = (self.grace_period, self.limits, self.admin_addr);
+        let routers = self.start().await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, router, limits, stopped));
+        let (stop, stopped) = watch::channel(false);
+        let admin = match admin_addr {
+            None if addr.ip().is_loopback() => None,
+            None => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            Some(admin) => Some(admin),
+        };
+        let (tasks, admin_addr) = match admin {
+            None => {
+                let task = tokio::spawn(server::serve(listener, routers.merged(), limits, stopped));
+                (vec![task], addr)
+            }
+            Some(admin) => {
+                let admin_listener = TcpListener::bind(admin).await?;
+                let admin_addr = admin_listener.local_addr()?;
+                let (graphs, admin_router) = routers.split();
+                let tasks = vec![
+                    tokio::spawn(server::serve(listener, graphs, limits, stopped.clone())),
+                    tokio::spawn(server::serve(admin_listener, admin_router, limits, stopped)),
+                ];
+                (tasks, admin_addr)
+            }
+        };
         Ok(Server {
             addr,
+            admin_addr,
             routes: prefixes,
             grace_period,
-            stop: Some(stop),
-            task,
+            stop,
+            tasks,
         })
     }
 }
@@ -123,16 +159,22 @@ impl App {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    admin_addr: SocketAddr,
     routes: Vec<(String, String)>,
     grace_period: Duration,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
     /// The address it listens on (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/-/healthz` and `/-/routes` are served (see [`App::admin_addr`]).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// `(route prefix, graph name)` for every graph served.
@@ -142,12 +184,10 @@ impl Server {
 
     /// Stops accepting connections and waits for in-flight requests to finish, up to the
     /// app's grace period; past it, the remaining connections are closed.
-    pub async fn shutdown(mut self) -> Result<(), Error> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.stop.send(true);
         let grace_period = self.grace_period;
-        let abort = self.task.abort_handle();
+        let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
         match tokio::time::timeout(grace_period, self.wait()).await {
             Ok(result) => result,
             Err(_) => {
@@ -155,7 +195,7 @@ impl Server {
                     ?grace_period,
                     "in-flight requests outlived the grace period; closing them"
                 );
-                abort.abort();
+                aborts.iter().for_each(tokio::task::AbortHandle::abort);
                 Ok(())
             }
         }
@@ -163,9 +203,12 @@ impl Server {
 
     /// Waits until the server stops.
     pub async fn wait(self) -> Result<(), Error> {
-        match self.task.await {
-            Ok(result) => Ok(result?),
-            Err(e) => Err(Error::Config(format!("the server task failed: {e}"))),
+        for task in self.tasks {
+            match task.await {
+                Ok(result) => result?,
+                Err(e) => return Err(Error::Config(format!("the server task failed: {e}"))),
+            }
         }
+        Ok(())
     }
 }

@@ -45,6 +45,10 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one)
     #[arg(long, short, default_value_t = 8000)]
     port: u16,
+    /// Serve /-/healthz and /-/routes on 127.0.0.1 at this port instead of on the main
+    /// listener (they move to a free loopback port anyway when --host is not loopback)
+    #[arg(long)]
+    admin_port: Option<u16>,
 }
 
 impl App {
@@ -128,14 +132,22 @@ impl App {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
         registry::check_unique_names()?;
-        let server = self.bind((args.host.as_str(), args.port)).await?;
+        let app = match args.admin_port {
+            Some(port) => self.admin_addr((std::net::Ipv4Addr::LOCALHOST, port).into()),
+            None => self,
+        };
+        let server = app.bind((args.host.as_str(), args.port)).await?;
         let routes: Vec<String> = server
             .routes()
             .iter()
             .map(|(prefix, graph)| format!("POST {prefix} -> {graph}"))
             .collect();
+        let admin = match server.admin_addr() {
+            addr if addr == server.local_addr() => String::new(),
+            addr => format!("  admin: http://{addr}/-/healthz"),
+        };
         tracing::info!(
-            "ready on http://{}  routes: {}",
+            "ready on http://{}  routes: {}{admin}",
             server.local_addr(),
             routes.join(", ")
         );

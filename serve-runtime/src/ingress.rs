@@ -63,10 +63,32 @@ fn driver_replicas(graph: &str, options: &DeploymentOptions) -> ReplicaSet<()> {
     set
 }
 
+/// The graphs' routes and the server's own (`/-/healthz`, `/-/routes`), kept apart so the
+/// server's own can be served on a loopback listener of their own.
+pub(crate) struct Routers {
+    pub(crate) graphs: Router,
+    pub(crate) admin: Router,
+}
+
+impl Routers {
+    /// Both on one router.
+    pub(crate) fn merged(self) -> Router {
+        self.graphs.merge(self.admin).fallback(not_found)
+    }
+
+    /// Each with the JSON 404 for everything else.
+    pub(crate) fn split(self) -> (Router, Router) {
+        (
+            self.graphs.fallback(not_found),
+            self.admin.fallback(not_found),
+        )
+    }
+}
+
 /// Mounts the routes, refusing two graphs on one prefix.
-pub(crate) fn router(routes: Vec<Route>) -> Result<Router, Error> {
+pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
     let mut table = BTreeMap::new();
-    let mut router = Router::new();
+    let mut graphs = Router::new();
     for route in routes {
         if let Some(other) = table.insert(route.prefix, route.graph) {
             return Err(Error::Config(format!(
@@ -74,10 +96,10 @@ pub(crate) fn router(routes: Vec<Route>) -> Result<Router, Error> {
                 route.prefix, route.graph
             )));
         }
-        router = router.route(route.prefix, route.service);
+        graphs = graphs.route(route.prefix, route.service);
     }
     let table = Arc::new(table);
-    Ok(router
+    let admin = Router::new()
         .route(
             "/-/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
@@ -85,8 +107,8 @@ pub(crate) fn router(routes: Vec<Route>) -> Result<Router, Error> {
         .route(
             "/-/routes",
             get(move || async move { axum::Json(table.as_ref().clone()) }),
-        )
-        .fallback(not_found))
+        );
+    Ok(Routers { graphs, admin })
 }
 
 async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response

@@ -9,7 +9,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, watch};
 
 /// Connection limits.
 #[derive(Clone, Copy, Debug)]
@@ -30,14 +30,22 @@ impl Default for Limits {
     }
 }
 
-/// Serves `router` on `listener` until `stop` fires, then stops accepting and waits for
-/// the connections in flight to finish their requests.
+/// Serves `router` on `listener` until `stop` turns true, then stops accepting and waits
+/// for the connections in flight to finish their requests.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
-    mut stop: oneshot::Receiver<()>,
+    mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let stopped = async move {
+        // The sender is gone when the `Server` handle was dropped: keep serving, as
+        // documented, until the runtime stops.
+        if stop.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(stopped);
     let service = TowerToHyperService::new(router);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -48,7 +56,7 @@ pub(crate) async fn serve(
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = &mut stop => break,
+            _ = &mut stopped => break,
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -60,7 +68,7 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            _ = &mut stop => break,
+            _ = &mut stopped => break,
         };
         let _ = stream.set_nodelay(true);
         let connection =

@@ -374,3 +374,61 @@ async fn idle_connections_are_closed_and_do_not_block_others() {
         );
     }
 }
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n").into_bytes(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn admin_routes_stay_on_loopback_when_the_graphs_are_public() {
+    // Bound to every interface; the test still only talks to loopback.
+    let server = App::new().graph(fragility).bind("0.0.0.0:0").await.unwrap();
+    let public = SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+    let admin = server.admin_addr();
+    assert!(admin.ip().is_loopback(), "{admin}");
+    assert_ne!(admin.port(), public.port());
+    assert_eq!(
+        get(public, "/-/healthz").await.0,
+        404,
+        "not on the public listener"
+    );
+    assert_eq!(
+        exchange(public, post("/fragile", br#"{"x":2}"#))
+            .await
+            .unwrap(),
+        (200, "2".to_owned())
+    );
+    assert_eq!(
+        get(admin, "/-/healthz").await,
+        (200, r#"{"status":"ok"}"#.to_owned())
+    );
+    assert_eq!(
+        get(admin, "/-/routes").await,
+        (200, r#"{"/fragile":"fragility"}"#.to_owned())
+    );
+    assert_eq!(
+        exchange(admin, post("/fragile", br#"{"x":2}"#))
+            .await
+            .unwrap()
+            .0,
+        404,
+        "graphs are not on the admin listener"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_loopback_admin_routes_share_the_listener() {
+    let server = App::new()
+        .graph(fragility)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    assert_eq!(server.admin_addr(), server.local_addr());
+    assert_eq!(get(server.local_addr(), "/-/healthz").await.0, 200);
+}
