@@ -285,11 +285,7 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             }
         })
     });
-    let blocks: Vec<Ident> = (0..plan.nodes.len())
-        .map(|n| format_ident!("__serve_node_{}", n))
-        .collect();
     let node_blocks = plan.nodes.iter().enumerate().map(|(n, node)| {
-        let block = &blocks[n];
         let mut receive = Vec::new();
         let args: Vec<TokenStream> = node
             .args
@@ -324,15 +320,18 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             }
         });
         quote! {
-            let #block = async move {
+            async move {
                 #(#receive)*
                 let __serve_out #annotation = #receiver.#method(#(#args),*).await?;
                 #(#sends)*
                 #private::Result::<(), #private::Error>::Ok(())
-            };
+            }
         }
     });
-    let join = join(&blocks);
+    // The blocks are written straight into the join, so each future is built where it is
+    // polled instead of being moved there (moving a future copies all of its state).
+    let node_blocks: Vec<TokenStream> = node_blocks.collect();
+    let join = join(&node_blocks);
     // The value is checked against the declared return type through a local named with the
     // tail's span, so a mismatch is reported on the user's tail expression.
     let source = sources[&Consumer::Output].tokens(plan.output_span);
@@ -347,7 +346,6 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             #unpack
             #(#copies)*
             #(#channels)*
-            #(#node_blocks)*
             #join
             #output
             #private::Result::Ok(__serve_output)
@@ -357,27 +355,25 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
 
 /// Polls every node of a request together; the first error ends the request and drops
 /// (cancels) the rest. Nested in groups so very wide graphs stay within macro limits.
-fn join(blocks: &[Ident]) -> TokenStream {
+fn join(blocks: &[TokenStream]) -> TokenStream {
     let private = private();
     const GROUP: usize = 12;
     match blocks.len() {
         0 => quote!(),
         1 => {
             let b = &blocks[0];
-            quote!(#b.await?;)
+            quote!((#b).await?;)
         }
         n if n <= GROUP => quote!(#private::try_join!(#(#blocks),*)?;),
         _ => {
-            let groups = blocks.chunks(GROUP).map(|chunk| {
-                let inner = join(chunk);
-                quote!(async move { #inner #private::Result::<(), #private::Error>::Ok(()) })
-            });
-            let names: Vec<Ident> = (0..blocks.len().div_ceil(GROUP))
-                .map(|g| format_ident!("__serve_group_{}", g))
+            let groups: Vec<TokenStream> = blocks
+                .chunks(GROUP)
+                .map(|chunk| {
+                    let inner = join(chunk);
+                    quote!(async move { #inner #private::Result::<(), #private::Error>::Ok(()) })
+                })
                 .collect();
-            let lets = names.iter().zip(groups).map(|(n, g)| quote!(let #n = #g;));
-            let outer = join(&names);
-            quote!(#(#lets)* #outer)
+            join(&groups)
         }
     }
 }
