@@ -64,6 +64,10 @@ fi
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
     mapfile -t targets < <(cargo fuzz list)
+    [[ ${#targets[@]} -gt 0 ]] || {
+        echo "cargo fuzz list found no targets" >&2
+        exit 2
+    }
     run cargo fuzz build --sanitizer "$sanitizer" --target-dir target
 else
     for t in "${targets[@]}"; do
@@ -86,16 +90,17 @@ for t in "${targets[@]}"; do
     [[ -f dicts/$t.dict ]] && options+=(-dict="dicts/$t.dict")
 
     echo "== $t: fuzzing for ${seconds} s (sanitizer: $sanitizer, log: fuzz/$log)"
-    started=$logs/$t.started
-    touch "$started"
+    marker=$logs/$t.marker
+    touch "$marker"
     status=0
+    start=$SECONDS
     run "target/$host/release/$t" "${options[@]}" "${inputs[@]}" >"$log" 2>&1 || status=$?
 
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     size=$(find "$corpus" -type f | wc -l)
-    mapfile -t crashes < <(find "$artifacts" -type f -newer "$started" \
+    mapfile -t crashes < <(find "$artifacts" -type f -newer "$marker" \
         \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \))
-    summary="$t: ${runs:-?} runs in ${seconds} s, corpus ${size} inputs, ${#crashes[@]} crashes"
+    summary="$t: ${runs:-?} runs in $((SECONDS - start)) s, corpus ${size} inputs, ${#crashes[@]} crashes"
     if [[ ${#crashes[@]} -gt 0 || $status -ne 0 ]]; then
         failed=1
         summary+=" (exit $status; see fuzz/$log${crashes[*]:+; }${crashes[*]/#/fuzz/})"
@@ -106,4 +111,8 @@ done
 
 echo "== summary"
 printf '%s\n' "${summaries[@]}"
+if [[ $failed -ne 0 ]]; then
+    echo "reproduce: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer $sanitizer <target> <artifact>"
+    echo "minimise:  cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz tmin --sanitizer $sanitizer <target> <artifact>"
+fi
 exit "$failed"

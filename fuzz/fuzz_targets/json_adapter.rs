@@ -1,8 +1,8 @@
 //! Request bytes -> a graph's input through the default `json_request` adapter.
 //!
 //! Properties: it never panics; a refusal is 400 or 415 with a message; 415 exactly when the
-//! content type is not JSON; a body that is not JSON at all is refused; an accepted input,
-//! written back as JSON, adapts to the same value.
+//! content type is not JSON; a body that is not JSON text (not UTF-8, or off the grammar) is
+//! refused; an accepted input, written back as JSON, adapts to the same value.
 
 #![no_main]
 
@@ -65,6 +65,14 @@ fn to_json(input: &Input) -> Vec<u8> {
     .expect("the input serialises")
 }
 
+/// Whether `body` is JSON text as RFC 8259 defines it: UTF-8, and the grammar. Not
+/// `serde_json::Value`, which also refuses unpaired surrogate escapes (`"\udc00"`): the
+/// grammar allows them, and in a value the adapter skips they do no harm.
+fn is_json_text(body: &[u8]) -> bool {
+    std::str::from_utf8(body)
+        .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
+}
+
 fuzz_target!(|data: &[u8]| {
     let common::Input { request, json } = common::input(data);
     let body = request.body().clone();
@@ -81,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(input) => {
             assert!(json, "a non-JSON content type was accepted");
             assert!(
-                serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
+                is_json_text(&body),
                 "a body that is not JSON was accepted: {input:?}"
             );
             // JSON has no infinities: a number too large for `f32` becomes one, and that

@@ -78,7 +78,15 @@ pub fn json_request<T: DeserializeOwned>(
             )));
         }
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // JSON is UTF-8 throughout (RFC 8259). serde_json checks only the strings it decodes,
+    // not those it skips (unknown fields of nested structs), so check the whole body first.
+    let body = std::str::from_utf8(body).map_err(|e| {
+        AdapterError::bad_request(format!(
+            "the body is not valid UTF-8 (first bad byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
