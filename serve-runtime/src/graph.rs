@@ -1,7 +1,9 @@
 //! Graphs: the static wiring of deployments that `#[graph]` generates, and how to start one.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -39,9 +41,6 @@ pub trait Graph: Send + Sync + 'static {
     type Input: Send + 'static;
     /// What the graph returns.
     type Output: Send + 'static;
-    /// The running deployments of the graph.
-    #[doc(hidden)]
-    type Nodes: Send + Sync + 'static;
     /// The graph's name: its function's name.
     const NAME: &'static str;
 
@@ -51,11 +50,11 @@ pub trait Graph: Send + Sync + 'static {
     fn ingress() -> IngressOptions;
     /// Starts every deployment of the graph.
     #[doc(hidden)]
-    fn build(ctx: &mut BuildContext) -> impl Future<Output = Result<Self::Nodes, Error>> + Send;
+    fn build(ctx: &mut BuildContext) -> impl Future<Output = Result<Nodes, Error>> + Send;
     /// Answers one request.
     #[doc(hidden)]
     fn run(
-        nodes: &Self::Nodes,
+        nodes: &Nodes,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, Error>> + Send;
     /// Turns an HTTP request into the graph's input, with the graph's `http_adapter`.
@@ -63,6 +62,40 @@ pub trait Graph: Send + Sync + 'static {
     fn adapt(
         request: HttpRequest,
     ) -> impl Future<Output = Result<Self::Input, AdapterError>> + Send;
+}
+
+/// The running deployments of a graph, in the order its generated code starts them.
+///
+/// Kept without their types: a struct with one typed field per deployment would make a
+/// type that is not a deployment fail the struct's `Send` check too, adding errors at the
+/// `#[graph]` attribute to the one on the type. Each request looks its handles up once.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct Nodes {
+    handles: Vec<Box<dyn Any + Send + Sync>>,
+}
+
+impl Nodes {
+    /// Adds the next deployment's handle.
+    pub fn push<T: Any + Send + Sync>(&mut self, handle: T) {
+        self.handles.push(Box::new(handle));
+    }
+
+    /// The handle pushed `index`th, as the type it was pushed with.
+    pub fn get<T: Any>(&self, index: usize) -> &T {
+        self.handles
+            .get(index)
+            .and_then(|h| h.downcast_ref())
+            .expect("a graph's generated code reads its nodes as it pushed them")
+    }
+}
+
+impl std::fmt::Debug for Nodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nodes")
+            .field("len", &self.handles.len())
+            .finish()
+    }
 }
 
 /// Gives each deployment of a graph a unique name: a type bound twice becomes `Name` and
@@ -137,7 +170,8 @@ fn start_error<D>(set: &ReplicaSet<D>, replica: u32, source: crate::BoxError) ->
 
 /// A started graph, callable from Rust without HTTP. Cheap to clone.
 pub struct GraphHandle<G: Graph> {
-    nodes: Arc<G::Nodes>,
+    nodes: Arc<Nodes>,
+    graph: PhantomData<fn() -> G>,
 }
 
 impl<G: Graph> GraphHandle<G> {
@@ -156,6 +190,7 @@ impl<G: Graph> Clone for GraphHandle<G> {
     fn clone(&self) -> Self {
         Self {
             nodes: Arc::clone(&self.nodes),
+            graph: PhantomData,
         }
     }
 }
@@ -198,6 +233,7 @@ pub(crate) async fn start_graph<G: Graph>() -> Result<GraphHandle<G>, Error> {
     let nodes = G::build(&mut ctx).await?;
     Ok(GraphHandle {
         nodes: Arc::new(nodes),
+        graph: PhantomData,
     })
 }
 

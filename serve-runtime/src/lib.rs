@@ -86,7 +86,7 @@ pub mod __private {
         Factory, IntoNodeResult,
     };
     pub use crate::error::{BoxError, Error};
-    pub use crate::graph::{BuildContext, Graph, IngressOptions};
+    pub use crate::graph::{BuildContext, Graph, IngressOptions, Nodes};
     pub use crate::handle::{Client, Handle, invoke};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
     pub use crate::router::ReplicaSet;

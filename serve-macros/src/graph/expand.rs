@@ -24,11 +24,6 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
     let private = private();
     let name = &item.sig.ident;
     let shell = shell(item);
-    let fields = (0..plan.deps.len()).map(dep_ident);
-    let field_types = plan.deps.iter().map(|d| {
-        let ty = &d.ty;
-        deployment_item(ty, quote!(Handle))
-    });
     let input_ty = input_type(plan.inputs);
     let output_ty = output_type(item);
     let name_text = name.to_string();
@@ -41,10 +36,6 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
         #shell
 
         const _: () = {
-            #[doc(hidden)]
-            #[allow(non_snake_case)]
-            pub struct __serve_Nodes { #(#fields: #field_types,)* }
-
             #adapter_items
 
             impl #name {
@@ -58,7 +49,6 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
             impl #private::Graph for #name {
                 type Input = #input_ty;
                 type Output = #output_ty;
-                type Nodes = __serve_Nodes;
                 const NAME: &'static str = #name_text;
 
                 fn spec() -> #private::GraphSpec { #spec }
@@ -121,12 +111,11 @@ pub fn fallback(item: &ItemFn, params: &[Param]) -> TokenStream {
             impl #private::Graph for #name {
                 type Input = #input_ty;
                 type Output = #output_ty;
-                type Nodes = ();
                 const NAME: &'static str = #name_text;
                 fn spec() -> #private::GraphSpec { ::core::unreachable!() }
                 fn ingress() -> #private::IngressOptions { ::core::unreachable!() }
-                async fn build(_: &mut #private::BuildContext) -> #private::Result<(), #private::Error> { ::core::unreachable!() }
-                async fn run(_: &(), _: Self::Input) -> #private::Result<Self::Output, #private::Error> { ::core::unreachable!() }
+                async fn build(_: &mut #private::BuildContext) -> #private::Result<#private::Nodes, #private::Error> { ::core::unreachable!() }
+                async fn run(_: &#private::Nodes, _: Self::Input) -> #private::Result<Self::Output, #private::Error> { ::core::unreachable!() }
                 async fn adapt(_: #private::HttpRequest) -> #private::Result<Self::Input, #private::AdapterError> { ::core::unreachable!() }
             }
         };
@@ -181,11 +170,13 @@ fn build(plan: &Plan<'_>) -> TokenStream {
             let #ident = __serve_ctx.deploy(#binder.#bind(#(#args),*)).await?;
         }
     });
-    let fields = (0..plan.deps.len()).map(dep_ident);
+    let handles = (0..plan.deps.len()).map(dep_ident);
     quote! {
-        async fn build(__serve_ctx: &mut #private::BuildContext) -> #private::Result<__serve_Nodes, #private::Error> {
+        async fn build(__serve_ctx: &mut #private::BuildContext) -> #private::Result<#private::Nodes, #private::Error> {
             #(#deploys)*
-            #private::Result::Ok(__serve_Nodes { #(#fields,)* })
+            let mut __serve_nodes = #private::Nodes::default();
+            #(__serve_nodes.push(#handles);)*
+            #private::Result::Ok(__serve_nodes)
         }
     }
 }
@@ -249,6 +240,16 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
         }
     }
 
+    // The handles this request calls, looked up once, typed through the same projection
+    // as everywhere else so a type that is not a deployment is reported once.
+    let mut called: Vec<usize> = plan.nodes.iter().map(|n| n.dep).collect();
+    called.sort_unstable();
+    called.dedup();
+    let lookups = called.iter().map(|&d| {
+        let handle = dep_ident(d);
+        let ty = deployment_item(&plan.deps[d].ty, quote!(Handle));
+        quote!(let #handle: &#ty = __serve_nodes.get(#d);)
+    });
     let params: Vec<&Ident> = plan.inputs.iter().map(|p| &p.ident).collect();
     let unpack = match params.as_slice() {
         [one] => quote!(let #one = __serve_input;),
@@ -305,8 +306,9 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             })
             .collect();
         let receiver = {
-            let field = dep_ident(node.dep);
-            quote_spanned!(node.receiver_span=> __serve_nodes.#field)
+            let handle = dep_ident(node.dep);
+            // Through `*`, so an unknown method is reported on `Handle<T>`, not on `&Handle<T>`.
+            quote_spanned!(node.receiver_span=> (*#handle))
         };
         let method = node.method.clone().unwrap_or_else(|| Ident::new("call", node.callee_span));
         let annotation = node.ty.as_ref().map(|ty| quote!(: #ty));
@@ -342,7 +344,8 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
     };
     quote! {
         #[allow(unused_variables)]
-        async fn run(__serve_nodes: &__serve_Nodes, __serve_input: Self::Input) -> #private::Result<#output_ty, #private::Error> {
+        async fn run(__serve_nodes: &#private::Nodes, __serve_input: Self::Input) -> #private::Result<#output_ty, #private::Error> {
+            #(#lookups)*
             #unpack
             #(#copies)*
             #(#channels)*
