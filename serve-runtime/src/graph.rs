@@ -29,7 +29,12 @@ pub struct IngressOptions {
     pub body_limit: usize,
     /// How long a request may take before the ingress answers 504 and drops (cancels)
     /// every node still running for it.
+    #[serde(rename = "request_timeout_ms", serialize_with = "as_millis")]
     pub request_timeout: std::time::Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u128(d.as_millis())
 }
 
 /// A graph of deployments: what `#[graph]` turns an `async fn` into.

@@ -138,6 +138,8 @@ fn spec_is_the_static_topology() {
     assert_eq!(spec.output.ty, "String");
     let json: serde_json::Value = serde_json::from_str(&spec.to_json()).unwrap();
     assert_eq!(json["deployments"][0]["options"]["num_replicas"], 2);
+    assert_eq!(json["ingress"]["request_timeout_ms"], 60_000);
+    assert_eq!(json["ingress"]["route_prefix"], "/words");
     assert!(spec.to_mermaid().contains("v_tokens --> v_count"));
     assert!(spec.to_dot().contains("v_count -> v_return;"));
 }
