@@ -65,7 +65,7 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// Prints an expansion when `SERVE_MACROS_DEBUG` names the item (or is `*`), and how long
 /// it took when `SERVE_MACROS_TIMING` is set (what `bench/compile.sh` reads).
-pub fn debug_print(kind: &str, name: &str, tokens: &TokenStream, took: std::time::Duration) {
+pub fn report_expansion(kind: &str, name: &str, tokens: &TokenStream, took: std::time::Duration) {
     if std::env::var_os("SERVE_MACROS_TIMING").is_some() {
         eprintln!(
             "serve-macros: #[{kind}] {name} expanded in {} us",

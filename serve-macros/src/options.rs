@@ -102,6 +102,27 @@ fn literal(expr: &Expr) -> Option<&Lit> {
     }
 }
 
+/// A number literal with its sign: syn reads `-1` either as a negated literal or as a
+/// negative one, so both are handled here.
+fn signed(expr: &Expr) -> Option<f64> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse().ok(),
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(float),
+            ..
+        }) => float.base10_parse().ok(),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => signed(expr).map(|v| -v),
+        Expr::Group(g) => signed(&g.expr),
+        _ => None,
+    }
+}
+
 /// A whole number literal of at least `min`.
 pub fn integer(opt: &Opt, min: u64, errors: &mut Errors) -> Option<u64> {
     let key = &opt.key;
@@ -141,13 +162,8 @@ pub fn integer(opt: &Opt, min: u64, errors: &mut Errors) -> Option<u64> {
 /// A number literal (whole or fractional) that is not negative.
 pub fn fraction(opt: &Opt, errors: &mut Errors) -> Option<f64> {
     let key = &opt.key;
-    let value = match literal(&opt.value) {
-        Some(Lit::Int(int)) => int.base10_parse::<f64>().ok(),
-        Some(Lit::Float(float)) => float.base10_parse::<f64>().ok(),
-        _ => None,
-    };
-    match value {
-        Some(v) if (negative(&opt.value) && v != 0.0) || v < 0.0 => {
+    match signed(&opt.value) {
+        Some(v) if v < 0.0 => {
             errors.spanned(
                 &opt.value,
                 format!("`{key}` cannot be negative"),

@@ -113,13 +113,13 @@ impl App {
 
     /// Starts every graph, binds `addr` and serves in the background.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
-        let prefixes: Vec<(String, String)> = self
-            .specs()
-            .into_iter()
-            .map(|s| (s.ingress.route_prefix.to_owned(), s.name))
-            .collect();
         let (grace_period, limits, admin_addr) = (self.grace_period, self.limits, self.admin_addr);
         let routers = self.start().await?;
+        let prefixes = routers
+            .table
+            .iter()
+            .map(|(prefix, graph)| ((*prefix).to_owned(), (*graph).to_owned()))
+            .collect();
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);

@@ -68,6 +68,8 @@ fn driver_replicas(graph: &str, options: &DeploymentOptions) -> ReplicaSet<()> {
 pub(crate) struct Routers {
     pub(crate) graphs: Router,
     pub(crate) admin: Router,
+    /// Route prefix -> graph name, in prefix order.
+    pub(crate) table: Arc<BTreeMap<&'static str, &'static str>>,
 }
 
 impl Routers {
@@ -99,6 +101,7 @@ pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
         graphs = graphs.route(route.prefix, route.service);
     }
     let table = Arc::new(table);
+    let listed = Arc::clone(&table);
     let admin = Router::new()
         .route(
             "/-/healthz",
@@ -106,9 +109,13 @@ pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
         )
         .route(
             "/-/routes",
-            get(move || async move { axum::Json(table.as_ref().clone()) }),
+            get(move || async move { axum::Json(listed.as_ref().clone()) }),
         );
-    Ok(Routers { graphs, admin })
+    Ok(Routers {
+        graphs,
+        admin,
+        table,
+    })
 }
 
 async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response

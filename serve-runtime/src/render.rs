@@ -33,7 +33,7 @@ impl GraphSpec {
             let _ = writeln!(
                 out,
                 "    {}[/\"{}\"/]",
-                value_id(&self.inputs_ids(&input.name)),
+                input_id(&input.name),
                 label(&format!("{}: {}", input.name, input.ty))
             );
         }
@@ -74,7 +74,7 @@ impl GraphSpec {
             let _ = writeln!(
                 out,
                 "    {} [shape=oval, label=\"{}: {}\"];",
-                value_id(&self.inputs_ids(&input.name)),
+                input_id(&input.name),
                 dot_escape(&input.name),
                 dot_escape(&input.ty)
             );
@@ -116,13 +116,9 @@ impl GraphSpec {
         out
     }
 
-    fn inputs_ids(&self, name: &str) -> String {
-        format!("in_{name}")
-    }
-
     fn source_id(&self, from: &str) -> String {
         if self.inputs.iter().any(|i| i.name == from) {
-            value_id(&self.inputs_ids(from))
+            input_id(from)
         } else {
             value_id(from)
         }
@@ -142,35 +138,30 @@ impl GraphSpec {
     fn handle_edges(&self) -> Vec<(String, String)> {
         let mut edges = Vec::new();
         for dep in &self.deployments {
-            let holders: Vec<String> = match self
-                .nodes
-                .iter()
-                .filter(|n| n.deployment == dep.name)
-                .map(|n| value_id(&n.id))
-                .collect::<Vec<_>>()
-            {
-                calls if calls.is_empty() => vec![deployment_id(&dep.name)],
-                calls => calls,
-            };
-            for target in &dep.handles {
-                let targets: Vec<String> = match self
-                    .nodes
-                    .iter()
-                    .filter(|n| &n.deployment == target)
-                    .map(|n| value_id(&n.id))
-                    .collect::<Vec<_>>()
-                {
-                    calls if calls.is_empty() => vec![deployment_id(target)],
-                    calls => calls,
-                };
+            let holders = self.drawn_as(&dep.name);
+            for target in dep.handles.iter().map(|t| self.drawn_as(t)) {
                 for h in &holders {
-                    for t in &targets {
-                        edges.push((h.clone(), t.clone()));
-                    }
+                    edges.extend(target.iter().map(|t| (h.clone(), t.clone())));
                 }
             }
         }
         edges
+    }
+
+    /// How a deployment appears in the drawing: its calls, or itself when the graph never
+    /// calls it directly.
+    fn drawn_as(&self, deployment: &str) -> Vec<String> {
+        let calls: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.deployment == deployment)
+            .map(|n| value_id(&n.id))
+            .collect();
+        if calls.is_empty() {
+            vec![deployment_id(deployment)]
+        } else {
+            calls
+        }
     }
 }
 
@@ -194,6 +185,10 @@ fn sanitize(s: &str) -> String {
 
 fn value_id(id: &str) -> String {
     format!("v_{}", sanitize(id))
+}
+
+fn input_id(name: &str) -> String {
+    value_id(&format!("in_{name}"))
 }
 
 fn deployment_id(name: &str) -> String {

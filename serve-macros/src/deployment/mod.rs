@@ -11,7 +11,7 @@ use quote::{ToTokens, format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn, ItemImpl, ItemStruct};
 
-use crate::diag::{Errors, debug_print};
+use crate::diag::{Errors, report_expansion};
 pub use attr::ReplicaOptions;
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -43,7 +43,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let errors = errors.into_compile_errors();
     let out = quote!(#out #errors);
-    debug_print("deployment", &name, &out, started.elapsed());
+    report_expansion("deployment", &name, &out, started.elapsed());
     out
 }
 

@@ -11,6 +11,7 @@ use syn::visit::Visit;
 use syn::{Expr, Ident, ItemFn, Path, Type};
 
 use crate::diag::{Errors, closest};
+use crate::graph::attr::{Adapter, GraphAttr};
 use crate::graph::parse::{Bind, Call, GraphFn, Param, Rhs, Tail, path_text};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -406,4 +407,20 @@ fn looks_local(ident: &Ident) -> bool {
     ident
         .to_string()
         .starts_with(|c: char| c.is_lowercase() || c == '_')
+}
+
+/// `raw_bytes` hands the whole body to the graph, so the graph takes exactly one input.
+pub fn adapter(attr: &GraphAttr, params: &[Param], fn_span: Span, errors: &mut Errors) {
+    if let Adapter::RawBytes(path) = &attr.adapter {
+        let n = params.len();
+        if n != 1 {
+            errors.help(
+                if n == 0 { fn_span } else { syn::spanned::Spanned::span(path) },
+                format!(
+                    "`raw_bytes` hands the body to a graph with exactly one parameter, and this graph has {n}"
+                ),
+                "use `json_request` for several inputs, or write your own adapter",
+            );
+        }
+    }
 }

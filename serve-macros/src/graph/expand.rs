@@ -147,6 +147,11 @@ fn deployment_item(ty: &syn::Path, item: TokenStream) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as #private::Deployment>::#item)
 }
 
+/// The borrow of the slot carrying node `n`'s value to its `j`th consumer.
+fn slot_ref(n: usize, j: usize) -> Ident {
+    format_ident!("__serve_s_{}_{}", n, j)
+}
+
 fn dep_ident(i: usize) -> Ident {
     format_ident!("__serve_d{}", i)
 }
@@ -183,8 +188,8 @@ fn build(plan: &Plan<'_>) -> TokenStream {
 
 /// Where a consumer gets a value from.
 enum Source {
-    /// The `j`th channel of node `n`.
-    Channel(usize, usize),
+    /// The `j`th slot of node `n`.
+    Slot(usize, usize),
     /// The `j`th copy of input `i`.
     Input(usize, usize),
 }
@@ -193,8 +198,8 @@ impl Source {
     fn tokens(&self, span: Span) -> TokenStream {
         let private = private();
         match *self {
-            Source::Channel(n, j) => {
-                let rx = format_ident!("__serve_rx_{}_{}", n, j);
+            Source::Slot(n, j) => {
+                let rx = slot_ref(n, j);
                 quote_spanned!(span=> #private::recv(#rx).await?)
             }
             Source::Input(i, j) => {
@@ -233,7 +238,7 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
     for (value, list) in &consumers {
         for (j, c) in list.iter().enumerate() {
             let source = match *value {
-                ValueRef::Node(n) => Source::Channel(n, j),
+                ValueRef::Node(n) => Source::Slot(n, j),
                 ValueRef::Input(i) => Source::Input(i, j),
             };
             sources.insert(*c, source);
@@ -271,18 +276,17 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             }
         }
     });
-    let channels = plan.nodes.iter().enumerate().flat_map(|(n, _)| {
+    let slots = plan.nodes.iter().enumerate().flat_map(|(n, _)| {
         let count = consumers.get(&ValueRef::Node(n)).map_or(0, Vec::len);
         let private = private.clone();
         (0..count).map(move |j| {
-            // The slot lives on the request's stack; both ends borrow it.
+            // The slot lives on the request's stack; the node blocks, which are `async move`,
+            // take copies of a borrow of it.
             let slot = format_ident!("__serve_slot_{}_{}", n, j);
-            let tx = format_ident!("__serve_tx_{}_{}", n, j);
-            let rx = format_ident!("__serve_rx_{}_{}", n, j);
+            let borrow = slot_ref(n, j);
             quote! {
                 let #slot = #private::Slot::new();
-                let #tx = &#slot;
-                let #rx = &#slot;
+                let #borrow = &#slot;
             }
         })
     });
@@ -314,7 +318,7 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
         let annotation = node.ty.as_ref().map(|ty| quote!(: #ty));
         let count = consumers.get(&ValueRef::Node(n)).map_or(0, Vec::len);
         let sends = (0..count).map(|j| {
-            let tx = format_ident!("__serve_tx_{}_{}", n, j);
+            let tx = slot_ref(n, j);
             if j + 1 == count {
                 quote!(#private::Slot::put(#tx, __serve_out);)
             } else {
@@ -348,7 +352,7 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             #(#lookups)*
             #unpack
             #(#copies)*
-            #(#channels)*
+            #(#slots)*
             #join
             #output
             #private::Result::Ok(__serve_output)
@@ -509,22 +513,5 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
             let call = quote_spanned!(path.span()=> #path(__serve_request).await);
             (quote!(), quote!(#signature { #call }))
         }
-    }
-}
-
-/// The span that errors about a raw-bytes graph's parameters go on.
-pub fn raw_bytes_arity(
-    attr: &GraphAttr,
-    inputs: &[Param],
-    fn_span: Span,
-) -> Option<(Span, String)> {
-    match (&attr.adapter, inputs.len()) {
-        (Adapter::RawBytes(path), n) if n != 1 => Some((
-            if n == 0 { fn_span } else { path.span() },
-            format!(
-                "`raw_bytes` hands the body to a graph with exactly one parameter, and this graph has {n}"
-            ),
-        )),
-        _ => None,
     }
 }

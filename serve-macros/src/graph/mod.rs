@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::ItemFn;
 
-use crate::diag::{Errors, debug_print};
+use crate::diag::{Errors, report_expansion};
 
 pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let started = std::time::Instant::now();
@@ -25,15 +25,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = attr::parse(attr, &mut errors);
     signature(&item, &mut errors);
     let body = parse::graph_fn(&item, &mut errors);
-    if let Some((span, message)) =
-        expand::raw_bytes_arity(&attr, &body.params, item.sig.fn_token.span)
-    {
-        errors.help(
-            span,
-            message,
-            "use `json_request` for several inputs, or write your own adapter",
-        );
-    }
+    check::adapter(&attr, &body.params, item.sig.fn_token.span, &mut errors);
     let plan = check::resolve(&item, &body, &mut errors);
     let out = match plan {
         Some(plan) if errors.is_empty() => expand::graph(&item, &attr, &plan),
@@ -41,7 +33,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let errors = errors.into_compile_errors();
     let out = quote!(#out #errors);
-    debug_print(
+    report_expansion(
         "graph",
         &item.sig.ident.to_string(),
         &out,
