@@ -368,7 +368,10 @@ fn the_binary_prints_the_graph_as_json() {
     let options = |name: &str| &deployments[names.iter().position(|n| *n == name).unwrap()];
     assert_eq!(options("Segmentation")["options"]["num_replicas"], 2);
     assert_eq!(options("Integrity")["options"]["num_cpus"], 0.5);
-    assert_eq!(options("General")["options"]["num_gpus"], 0.5);
+    assert_eq!(options("Integrity")["options"]["executor"], "threads");
+    assert_eq!(options("General")["options"]["num_cpus"], 0.5);
+    assert_eq!(options("General")["options"]["executor"], "threads");
+    assert_eq!(options("Downloader")["options"]["executor"], "inline");
     assert_eq!(
         options("Dispatcher")["handles"],
         json!(["Fruit", "Car", "Plant", "General"])
@@ -409,6 +412,9 @@ fn the_binary_prints_mermaid_help_and_its_deployments() {
             "aggregate"
         ]
     );
+    let line = |name: &str| listed.lines().find(|l| l.starts_with(name)).unwrap();
+    assert!(line("Integrity").contains(" threads "), "{listed}");
+    assert!(line("Downloader").contains(" inline "), "{listed}");
 }
 
 #[cfg(unix)]

@@ -185,6 +185,37 @@ pub fn fraction(opt: &Opt, errors: &mut Errors) -> Option<f64> {
     }
 }
 
+/// A number of seconds, zero or more.
+pub fn seconds(opt: &Opt, errors: &mut Errors) -> Option<f64> {
+    let key = &opt.key;
+    match signed(&opt.value) {
+        Some(v) if v.is_finite() && v >= 0.0 => Some(v),
+        _ => {
+            errors.spanned(
+                &opt.value,
+                format!("`{key}` must be a number of seconds, 0 or more"),
+                format!("write `{key} = 20`, or `{key} = 0` not to wait"),
+            );
+            None
+        }
+    }
+}
+
+/// A number literal greater than zero.
+pub fn positive(opt: &Opt, errors: &mut Errors) -> Option<f64> {
+    let value = fraction(opt, errors)?;
+    if value > 0.0 {
+        return Some(value);
+    }
+    let key = &opt.key;
+    errors.spanned(
+        &opt.value,
+        format!("`{key}` must be greater than 0"),
+        format!("write `{key} = 10` or a fraction such as `{key} = 0.5`"),
+    );
+    None
+}
+
 /// A string literal.
 pub fn string(opt: &Opt, errors: &mut Errors) -> Option<LitStr> {
     match &opt.value {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -10,14 +11,20 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::control::GraphInstance;
+use crate::control::StartOptions;
+use crate::control::placement::{Placement, Resources};
+use crate::control::status::GraphStatus;
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::{self, Route, Routers};
 use crate::server::{self, Limits};
 use crate::spec::GraphSpec;
 
-type StartRoute =
-    Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>> + Send>;
+type StartRoute = Box<
+    dyn FnOnce(Placement, Duration) -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>>
+        + Send,
+>;
 
 struct Entry {
     spec: fn() -> GraphSpec,
@@ -32,6 +39,7 @@ pub struct App {
     grace_period: Duration,
     limits: Limits,
     admin_addr: Option<SocketAddr>,
+    start: StartOptions,
 }
 
 impl Default for App {
@@ -41,6 +49,7 @@ impl Default for App {
             grace_period: Duration::from_secs(30),
             limits: Limits::default(),
             admin_addr: None,
+            start: StartOptions::default(),
         }
     }
 }
@@ -58,8 +67,24 @@ impl App {
     {
         self.entries.push(Entry {
             spec: <R::Graph as Graph>::spec,
-            start: Box::new(|| Box::pin(ingress::route_for::<R::Graph>())),
+            start: Box::new(|placement, timeout| {
+                Box::pin(ingress::route_for::<R::Graph>(placement, timeout))
+            }),
         });
+        self
+    }
+
+    /// Places replicas on these resources instead of the detected ones (every graph of
+    /// the app shares them).
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.start.resources = resources;
+        self
+    }
+
+    /// How long one replica's constructor may run before its start counts as failed
+    /// (default 5 minutes).
+    pub fn constructor_timeout(mut self, timeout: Duration) -> Self {
+        self.start.constructor_timeout = timeout;
         self
     }
 
@@ -95,14 +120,16 @@ impl App {
     }
 
     async fn start(self) -> Result<Routers, Error> {
+        let placement = Placement::new(self.start.resources);
         let mut routes = Vec::with_capacity(self.entries.len());
         for entry in self.entries {
-            routes.push((entry.start)().await?);
+            let timeout = self.start.constructor_timeout;
+            routes.push((entry.start)(placement.clone(), timeout).await?);
         }
         ingress::routers(routes)
     }
 
-    /// Where the server's own routes (`/-/healthz`, `/-/routes`) are served. By default they
+    /// Where the server's own routes (`/-/healthz`, `/-/routes`, `/-/status`) are served. By default they
     /// share the main listener when it is bound to loopback, and otherwise get a listener
     /// of their own on `127.0.0.1` with a free port ([`Server::admin_addr`] says which), so
     /// nothing but the graphs is exposed unless asked for.
@@ -120,6 +147,7 @@ impl App {
             .iter()
             .map(|(prefix, graph)| ((*prefix).to_owned(), (*graph).to_owned()))
             .collect();
+        let instances = Arc::clone(&routers.instances);
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
@@ -148,6 +176,7 @@ impl App {
             addr,
             admin_addr,
             routes: prefixes,
+            instances,
             grace_period,
             stop,
             tasks,
@@ -156,11 +185,11 @@ impl App {
 }
 
 /// A running HTTP server; dropping it leaves it running until the runtime stops.
-#[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
     admin_addr: SocketAddr,
     routes: Vec<(String, String)>,
+    instances: Arc<Vec<Arc<GraphInstance>>>,
     grace_period: Duration,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -182,13 +211,35 @@ impl Server {
         &self.routes
     }
 
+    /// Every graph's deployments with the state of each replica.
+    pub fn status(&self) -> Vec<GraphStatus> {
+        self.instances
+            .iter()
+            .map(|i| i.controller.status())
+            .collect()
+    }
+
+    /// Changes how many replicas a deployment of a graph runs, while serving.
+    pub fn scale(&self, graph: &str, deployment: &str, replicas: u32) -> Result<(), Error> {
+        let instance = self
+            .instances
+            .iter()
+            .find(|i| i.controller.graph() == graph)
+            .ok_or_else(|| Error::Config(format!("this server has no graph named `{graph}`")))?;
+        instance.controller.scale(deployment, replicas)
+    }
+
     /// Stops accepting connections and waits for in-flight requests to finish, up to the
-    /// app's grace period; past it, the remaining connections are closed.
+    /// app's grace period; past it, the remaining connections are closed. Then every
+    /// replica is drained and its `shutdown` hook runs, within what is left of the grace
+    /// period.
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(true);
         let grace_period = self.grace_period;
+        let deadline = tokio::time::Instant::now() + grace_period;
+        let instances = Arc::clone(&self.instances);
         let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
-        match tokio::time::timeout(grace_period, self.wait()).await {
+        let served = match tokio::time::timeout(grace_period, self.wait()).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
@@ -198,7 +249,16 @@ impl Server {
                 aborts.iter().for_each(tokio::task::AbortHandle::abort);
                 Ok(())
             }
+        };
+        let stops =
+            futures_util::future::join_all(instances.iter().map(|i| i.controller.shutdown()));
+        if tokio::time::timeout_at(deadline, stops).await.is_err() {
+            tracing::warn!(
+                ?grace_period,
+                "replicas were still stopping at the end of the grace period"
+            );
         }
+        served
     }
 
     /// Waits until the server stops.
@@ -210,5 +270,15 @@ impl Server {
             }
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("admin_addr", &self.admin_addr)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
     }
 }

@@ -106,9 +106,10 @@ impl App {
                 for d in registry::deployments() {
                     let o = &d.options;
                     println!(
-                        "{:<16} {:<8} replicas={} max_ongoing_requests={} num_cpus={} num_gpus={} methods=[{}]  ({})",
+                        "{:<16} {:<8} {:<7} replicas={} max_ongoing_requests={} num_cpus={} num_gpus={} methods=[{}]  ({})",
                         d.name,
                         format!("{:?}", d.kind).to_lowercase(),
+                        format!("{:?}", o.executor).to_lowercase(),
                         o.num_replicas,
                         o.max_ongoing_requests,
                         o.num_cpus,

@@ -5,45 +5,24 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
+use crate::context::ReplicaContext;
 use crate::error::BoxError;
-use crate::handle::Client;
+use crate::options::{DeclaredOptions, DeploymentOptions};
+use crate::router::ReplicaSet;
 
-/// Per-deployment options, set with `#[deployment(...)]`.
+/// The generated client of a deployment: one async method per deployment method.
 ///
-/// The replica set reads them when the graph starts; later they can be changed at run time
-/// without touching the deployment's code.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct DeploymentOptions {
-    /// How many replicas (independent instances) serve this deployment.
-    pub num_replicas: u32,
-    /// How many calls one replica serves at once; further calls wait in the queue.
-    pub max_ongoing_requests: u32,
-    /// How many calls may wait for a free replica before new ones are refused with
-    /// [`Error::Overloaded`](crate::Error::Overloaded).
-    pub max_queued_requests: u32,
-    /// CPUs each replica asks for (fractional). Used for placement.
-    pub num_cpus: f64,
-    /// GPUs each replica asks for (fractional, e.g. 0.5 to share one GPU between two).
-    pub num_gpus: f64,
-}
-
-impl DeploymentOptions {
-    /// The options of a deployment that sets none.
-    pub const DEFAULT: Self = Self {
-        num_replicas: 1,
-        max_ongoing_requests: 100,
-        max_queued_requests: 1000,
-        num_cpus: 1.0,
-        num_gpus: 0.0,
-    };
-}
-
-impl Default for DeploymentOptions {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
+/// Implemented by `#[deployment]`; a [`Handle`](crate::Handle) derefs to it, so
+/// `handle.classify(image).await` calls the deployment's `classify` on one of its replicas.
+pub trait Client<D>: Clone + Send + Sync + 'static {
+    /// Wraps the replica set the calls are routed over.
+    fn from_set(set: Arc<ReplicaSet<D>>) -> Self;
+    /// The replica set the calls are routed over.
+    fn set(&self) -> &Arc<ReplicaSet<D>>;
 }
 
 /// The name and options of a deployment: what `#[deployment(...)]` on a struct or fn says.
@@ -55,8 +34,8 @@ impl Default for DeploymentOptions {
 pub trait DeploymentConfig {
     /// The deployment's name: its struct or fn name unless `name = "..."` says otherwise.
     const NAME: &'static str;
-    /// The options given in the attribute, defaults for the rest.
-    const OPTIONS: DeploymentOptions;
+    /// The options given in the attribute; the defaults are filled in with the impl.
+    const OPTIONS: DeclaredOptions;
 }
 
 /// A deployment: a struct with a `#[deployment]` impl, or a `#[deployment] async fn`.
@@ -68,7 +47,8 @@ pub trait DeploymentConfig {
 pub trait Deployment: Sized + Send + Sync + 'static {
     /// The deployment's name (from [`DeploymentConfig`]).
     const NAME: &'static str;
-    /// Its options (from [`DeploymentConfig`]).
+    /// Its options: those of [`DeploymentConfig`], with the defaults that depend on its
+    /// methods filled in.
     const OPTIONS: DeploymentOptions;
     /// The typed client a [`Handle`](crate::Handle) derefs to: one async method per
     /// deployment method.
@@ -82,29 +62,43 @@ pub trait Deployment: Sized + Send + Sync + 'static {
     type Binder: Default;
     /// The names of the methods a handle can call.
     const METHODS: &'static [&'static str];
+
+    /// The deployment's own `check_health`, if its impl has one.
+    #[doc(hidden)]
+    fn __serve_check_health(&self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The deployment's own `shutdown`, if its impl has one: the last call a stopping
+    /// replica gets.
+    #[doc(hidden)]
+    fn __serve_shutdown(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 type MakeFuture<D> = Pin<Box<dyn Future<Output = Result<D, BoxError>> + Send>>;
 
-/// Builds one replica: the constructor with its bind arguments, callable once per replica.
+/// Builds one replica: the constructor with its bind arguments, callable once per replica
+/// (and again for each replacement).
 pub struct Factory<D> {
-    make: Box<dyn Fn() -> MakeFuture<D> + Send + Sync>,
+    make: Box<dyn Fn(ReplicaContext) -> MakeFuture<D> + Send + Sync>,
 }
 
 impl<D> Factory<D> {
     /// Wraps a constructor; it is called once for every replica.
     pub fn new<F, Fut>(make: F) -> Self
     where
-        F: Fn() -> Fut + Send + Sync + 'static,
+        F: Fn(ReplicaContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<D, BoxError>> + Send + 'static,
     {
         Self {
-            make: Box::new(move || Box::pin(make())),
+            make: Box::new(move |context| Box::pin(make(context))),
         }
     }
 
-    pub(crate) fn make(&self) -> MakeFuture<D> {
-        (self.make)()
+    pub(crate) fn make(&self, context: ReplicaContext) -> MakeFuture<D> {
+        (self.make)(context)
     }
 }
 

@@ -96,7 +96,7 @@ impl Error {
 
 /// An error and its causes, `top: cause: root cause`: library errors (hyper, io) often say
 /// the useful part only in a source. Causes already spelled out by their parent are skipped.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut next = error.source();
     while let Some(cause) = next {

@@ -1,28 +1,11 @@
 //! Typed handles: how graphs and deployments call other deployments.
 
 use std::fmt;
-use std::future::Future;
 use std::ops::Deref;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
-
-use crate::deployment::Deployment;
-use crate::error::{BoxError, Error, panic_message};
-use crate::replica::ReplicaGuard;
+use crate::deployment::{Client, Deployment};
 use crate::router::ReplicaSet;
-
-/// The generated client of a deployment: one async method per deployment method.
-///
-/// Implemented by `#[deployment]`; a [`Handle`] derefs to it, so
-/// `handle.classify(image).await` calls the deployment's `classify` on one of its replicas.
-pub trait Client<D>: Clone + Send + Sync + 'static {
-    /// Wraps the replica set the calls are routed over.
-    fn from_set(set: Arc<ReplicaSet<D>>) -> Self;
-    /// The replica set the calls are routed over.
-    fn set(&self) -> &Arc<ReplicaSet<D>>;
-}
 
 /// A typed, cloneable handle to a running deployment.
 ///
@@ -78,30 +61,5 @@ impl<D: Deployment> fmt::Debug for Handle<D> {
             .field("deployment", &self.name())
             .field("replicas", &self.num_replicas())
             .finish()
-    }
-}
-
-/// Runs one method call on a reserved replica: panics and errors become [`Error`]s that
-/// name the deployment and method. The replica keeps serving after either.
-pub async fn invoke<D, T, F>(
-    guard: &ReplicaGuard<'_, D>,
-    method: &'static str,
-    call: F,
-) -> Result<T, Error>
-where
-    F: Future<Output = Result<T, BoxError>>,
-{
-    match AssertUnwindSafe(call).catch_unwind().await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(source)) => Err(Error::Node {
-            deployment: guard.deployment().to_owned(),
-            method,
-            source,
-        }),
-        Err(payload) => Err(Error::Panic {
-            deployment: guard.deployment().to_owned(),
-            method,
-            message: panic_message(&*payload),
-        }),
     }
 }

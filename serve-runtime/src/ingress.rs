@@ -14,15 +14,17 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 
-use crate::deployment::DeploymentOptions;
+use crate::control::placement::Placement;
+use crate::control::{GraphHandle, GraphInstance, start_graph};
 use crate::error::Error;
-use crate::graph::{Graph, GraphHandle, start_graph};
+use crate::graph::Graph;
 use crate::router::ReplicaSet;
 
 /// One graph, started and ready to be mounted at its prefix.
 pub(crate) struct Route {
     pub(crate) prefix: &'static str,
     pub(crate) graph: &'static str,
+    pub(crate) instance: Arc<GraphInstance>,
     service: MethodRouter,
 }
 
@@ -34,15 +36,19 @@ struct GraphState<G: Graph> {
 }
 
 /// Starts a graph and wraps it in its HTTP handler.
-pub(crate) async fn route_for<G: Graph>() -> Result<Route, Error>
+pub(crate) async fn route_for<G: Graph>(
+    placement: Placement,
+    constructor_timeout: std::time::Duration,
+) -> Result<Route, Error>
 where
     G::Output: Serialize,
 {
     let ingress = G::ingress();
-    let handle = start_graph::<G>().await?;
+    let handle = start_graph::<G>(&placement, constructor_timeout).await?;
+    let instance = Arc::clone(handle.instance());
     let state = Arc::new(GraphState {
         handle,
-        driver: driver_replicas(G::NAME, &ingress.driver),
+        driver: ReplicaSet::fixed(format!("{} (ingress)", G::NAME), &ingress.driver, || ()),
         body_limit: ingress.body_limit,
         request_timeout: ingress.request_timeout,
     });
@@ -51,25 +57,20 @@ where
     Ok(Route {
         prefix: ingress.route_prefix,
         graph: G::NAME,
+        instance,
         service,
     })
 }
 
-fn driver_replicas(graph: &str, options: &DeploymentOptions) -> ReplicaSet<()> {
-    let set = ReplicaSet::new(format!("{graph} (ingress)"), options);
-    for _ in 0..options.num_replicas {
-        set.push(());
-    }
-    set
-}
-
-/// The graphs' routes and the server's own (`/-/healthz`, `/-/routes`), kept apart so the
+/// The graphs' routes and the server's own (`/-/healthz`, `/-/routes`, `/-/status`), kept apart so the
 /// server's own can be served on a loopback listener of their own.
 pub(crate) struct Routers {
     pub(crate) graphs: Router,
     pub(crate) admin: Router,
     /// Route prefix -> graph name, in prefix order.
     pub(crate) table: Arc<BTreeMap<&'static str, &'static str>>,
+    /// The started graphs, in the order they were added.
+    pub(crate) instances: Arc<Vec<Arc<GraphInstance>>>,
 }
 
 impl Routers {
@@ -91,6 +92,7 @@ impl Routers {
 pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
     let mut table = BTreeMap::new();
     let mut graphs = Router::new();
+    let mut instances = Vec::with_capacity(routes.len());
     for route in routes {
         if let Some(other) = table.insert(route.prefix, route.graph) {
             return Err(Error::Config(format!(
@@ -99,23 +101,60 @@ pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
             )));
         }
         graphs = graphs.route(route.prefix, route.service);
+        instances.push(route.instance);
     }
     let table = Arc::new(table);
     let listed = Arc::clone(&table);
+    let instances = Arc::new(instances);
+    let (for_health, for_status) = (Arc::clone(&instances), Arc::clone(&instances));
     let admin = Router::new()
         .route(
             "/-/healthz",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+            get(move || async move { healthz(&for_health) }),
         )
         .route(
             "/-/routes",
             get(move || async move { axum::Json(listed.as_ref().clone()) }),
+        )
+        .route(
+            "/-/status",
+            get(move || async move {
+                let all: Vec<_> = for_status.iter().map(|i| i.controller.status()).collect();
+                axum::Json(all)
+            }),
         );
     Ok(Routers {
         graphs,
         admin,
         table,
+        instances,
     })
+}
+
+/// 200 while every deployment of every graph has a replica taking calls; 503 naming those
+/// that have none (starting, failed, or being replaced).
+fn healthz(instances: &[Arc<GraphInstance>]) -> Response {
+    let not_ready: Vec<String> = instances
+        .iter()
+        .map(|i| i.controller.status())
+        .flat_map(|graph| {
+            graph
+                .deployments
+                .iter()
+                .filter(|d| !d.is_ready())
+                .map(|d| format!("{}/{}", graph.name, d.name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if not_ready.is_empty() {
+        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+    }
+    let body = serde_json::json!({
+        "status": "unavailable",
+        "error": format!("no replica is running for {}", not_ready.join(", ")),
+        "not_ready": not_ready,
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
 async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response

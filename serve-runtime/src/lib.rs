@@ -47,11 +47,15 @@ mod adapter;
 mod app;
 mod arg;
 mod cli;
+mod context;
+mod control;
 mod deployment;
 mod error;
+mod exec;
 mod graph;
 mod handle;
 mod ingress;
+mod options;
 pub mod registry;
 mod render;
 mod replica;
@@ -63,13 +67,20 @@ mod spec;
 pub use adapter::{AdapterError, HttpRequest};
 pub use app::{App, Server};
 pub use bytes::Bytes;
-pub use deployment::{Deployment, DeploymentKind, DeploymentOptions};
+pub use context::ReplicaContext;
+pub use control::placement::Resources;
+pub use control::status::{DeploymentStatus, GraphStatus, ReplicaState, ReplicaStatus};
+pub use control::{GraphHandle, StartOptions, start, start_with};
+pub use deployment::{Client, Deployment, DeploymentKind};
 pub use error::{BoxError, Error};
-pub use graph::{Graph, GraphHandle, IngressOptions, IntoGraph, start};
-pub use handle::{Client, Handle};
+pub use graph::{Graph, IntoGraph};
+pub use handle::Handle;
+pub use options::{DeploymentOptions, Executor};
 pub use render::Format;
 pub use serve_macros::{deployment, graph};
-pub use spec::{ArgSpec, DeploymentSpec, Edge, GraphSpec, InputSpec, NodeSpec, OutputSpec};
+pub use spec::{
+    ArgSpec, DeploymentSpec, Edge, GraphSpec, IngressOptions, InputSpec, NodeSpec, OutputSpec,
+};
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]
@@ -81,16 +92,21 @@ struct ReadmeDoctests;
 pub mod __private {
     pub use crate::adapter::{AdapterError, HttpRequest, json_request, raw_bytes};
     pub use crate::arg::ConstArg;
+    pub use crate::context::ReplicaContext;
+    pub use crate::control::BuildContext;
     pub use crate::deployment::{
-        DefaultConstructible, Deployment, DeploymentConfig, DeploymentKind, DeploymentOptions,
-        Factory, IntoNodeResult,
+        Client, DefaultConstructible, Deployment, DeploymentConfig, DeploymentKind, Factory,
+        IntoNodeResult,
     };
     pub use crate::error::{BoxError, Error};
-    pub use crate::graph::{BuildContext, Graph, IngressOptions, Nodes};
-    pub use crate::handle::{Client, Handle, invoke};
+    pub use crate::exec::invoke;
+    pub use crate::graph::{Deploy, Graph, Nodes};
+    pub use crate::handle::Handle;
+    pub use crate::options::{DeclaredOptions, DeploymentOptions, Executor};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
-    pub use crate::router::ReplicaSet;
+    pub use crate::router::{ReplicaGuard, ReplicaSet};
     pub use crate::slot::Slot;
+    pub use crate::spec::IngressOptions;
     pub use crate::spec::{GraphSpec, SpecBuilder, constant, value};
     pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;

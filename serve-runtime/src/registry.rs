@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::deployment::{DeploymentKind, DeploymentOptions};
+use crate::deployment::DeploymentKind;
 use crate::error::Error;
+use crate::options::DeploymentOptions;
 use crate::spec::GraphSpec;
 
 /// A deployment as `#[deployment]` registers it.

@@ -1,24 +1,59 @@
-//! One replica: an instance of a deployment with its own count of ongoing calls.
+//! One replica: an instance of a deployment, the calls it is serving, and where they run.
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::router::ReplicaSet;
+use tokio::sync::Notify;
+
+use crate::context::ReplicaContext;
+use crate::exec::threads::ReplicaThreads;
+
+/// How many panics in a row make a replica unhealthy, so the controller replaces it.
+pub(crate) const PANICS_BEFORE_REPLACED: u32 = 3;
+
+/// What the replicas of one deployment share with their set: the deployment's name, the
+/// queue's bookkeeping, and the signal that a replica needs replacing. A replica holds it
+/// so that a slot can be given back without a reference to the set.
+#[derive(Debug)]
+pub(crate) struct SetShared {
+    pub(crate) name: String,
+    pub(crate) queued: AtomicU32,
+    pub(crate) freed: Notify,
+    pub(crate) unhealthy: Notify,
+}
 
 pub(crate) struct Replica<D> {
-    pub(crate) id: u32,
     instance: D,
     ongoing: AtomicU32,
+    panics: AtomicU32,
+    pub(crate) shared: Arc<SetShared>,
+    pub(crate) context: ReplicaContext,
+    pub(crate) threads: Option<ReplicaThreads>,
 }
 
 impl<D> Replica<D> {
-    pub(crate) fn new(id: u32, instance: D) -> Self {
+    pub(crate) fn new(
+        instance: D,
+        shared: Arc<SetShared>,
+        context: ReplicaContext,
+        threads: Option<ReplicaThreads>,
+    ) -> Self {
         Self {
-            id,
             instance,
             ongoing: AtomicU32::new(0),
+            panics: AtomicU32::new(0),
+            shared,
+            context,
+            threads,
         }
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.context.replica_id()
+    }
+
+    pub(crate) fn instance(&self) -> &D {
+        &self.instance
     }
 
     pub(crate) fn ongoing(&self) -> u32 {
@@ -33,32 +68,35 @@ impl<D> Replica<D> {
             })
             .is_ok()
     }
-}
 
-/// A reserved slot on one replica; the slot is given back when the guard drops, including
-/// when the call's future is cancelled.
-pub struct ReplicaGuard<'a, D> {
-    pub(crate) set: &'a ReplicaSet<D>,
-    pub(crate) replica: Arc<Replica<D>>,
-}
-
-impl<D> ReplicaGuard<'_, D> {
-    /// The name of the deployment this replica belongs to.
-    pub fn deployment(&self) -> &str {
-        self.set.name()
+    pub(crate) fn release(&self) {
+        self.ongoing.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.queued.load(Ordering::Acquire) > 0 {
+            self.shared.freed.notify_one();
+        }
     }
-}
 
-impl<D> Deref for ReplicaGuard<'_, D> {
-    type Target = D;
-    fn deref(&self) -> &D {
-        &self.replica.instance
+    /// Counts a call that panicked; past a few in a row, asks to be replaced.
+    pub(crate) fn record_panic(&self) {
+        if self.panics.fetch_add(1, Ordering::AcqRel) + 1 >= PANICS_BEFORE_REPLACED {
+            self.shared.unhealthy.notify_one();
+        }
     }
-}
 
-impl<D> Drop for ReplicaGuard<'_, D> {
-    fn drop(&mut self) {
-        self.replica.ongoing.fetch_sub(1, Ordering::AcqRel);
-        self.set.slot_freed();
+    /// Counts a call that returned: the panics in a row start again from zero.
+    pub(crate) fn record_return(&self) {
+        if self.panics.load(Ordering::Relaxed) != 0 {
+            self.panics.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Why this replica should leave routing, if it should: its threads died, or its
+    /// calls keep panicking.
+    pub(crate) fn failure(&self) -> Option<String> {
+        if self.threads.as_ref().is_some_and(|t| !t.is_alive()) {
+            return Some("its thread stopped".to_owned());
+        }
+        let panics = self.panics.load(Ordering::Acquire);
+        (panics >= PANICS_BEFORE_REPLACED).then(|| format!("{panics} calls in a row panicked"))
     }
 }

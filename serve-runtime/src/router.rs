@@ -1,10 +1,11 @@
 //! Routing calls over the replicas of one deployment.
 //!
-//! A call picks two replicas at random and takes the less busy one (power of two choices),
-//! then runs on the caller's task: no channel and no task switch per hop. The replica list
-//! sits behind an `ArcSwap`, so routing takes no lock and the list can be replaced while
-//! serving (autoscaling, live config).
+//! A call picks two replicas at random and takes the less busy one (power of two choices)
+//! on the caller's task: no channel and no task switch to choose. The replica list sits
+//! behind an `ArcSwap`, so routing takes no lock while the controller adds, drains and
+//! replaces replicas.
 
+use std::ops::Deref;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,40 +13,58 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
-use crate::deployment::DeploymentOptions;
+use crate::context::ReplicaContext;
 use crate::error::Error;
-use crate::replica::{Replica, ReplicaGuard};
+use crate::options::{DeploymentOptions, Executor};
+use crate::replica::{Replica, SetShared};
 
 /// The replicas of one deployment and the state needed to route calls to them.
 pub struct ReplicaSet<D> {
-    name: String,
+    shared: Arc<SetShared>,
     replicas: ArcSwap<Vec<Arc<Replica<D>>>>,
     max_ongoing: AtomicU32,
     max_queued: AtomicU32,
-    queued: AtomicU32,
-    freed: Notify,
     writer: Mutex<()>,
 }
 
 impl<D> ReplicaSet<D> {
     pub(crate) fn new(name: String, options: &DeploymentOptions) -> Self {
         Self {
-            name,
+            shared: Arc::new(SetShared {
+                name,
+                queued: AtomicU32::new(0),
+                freed: Notify::new(),
+                unhealthy: Notify::new(),
+            }),
             replicas: ArcSwap::from_pointee(Vec::new()),
             max_ongoing: AtomicU32::new(options.max_ongoing_requests.max(1)),
             max_queued: AtomicU32::new(options.max_queued_requests),
-            queued: AtomicU32::new(0),
-            freed: Notify::new(),
             writer: Mutex::new(()),
         }
     }
 
-    /// The deployment's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// A set of inline replicas that no controller manages: the ingress's own.
+    pub(crate) fn fixed(name: String, options: &DeploymentOptions, make: impl Fn() -> D) -> Self {
+        let set = Self::new(name, options);
+        for id in 0..options.num_replicas {
+            let context =
+                ReplicaContext::new(set.name().to_owned(), id, Vec::new(), 0.0, Executor::Inline);
+            let shared = Arc::clone(&set.shared);
+            set.push(Arc::new(Replica::new(make(), shared, context, None)));
+        }
+        set
     }
 
-    /// How many replicas serve now.
+    /// The deployment's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<SetShared> {
+        &self.shared
+    }
+
+    /// How many replicas take calls now.
     pub fn num_replicas(&self) -> usize {
         self.replicas.load().len()
     }
@@ -55,34 +74,58 @@ impl<D> ReplicaSet<D> {
         self.replicas.load().iter().map(|r| r.ongoing()).collect()
     }
 
+    /// Calls waiting for a free replica now.
+    pub fn queued(&self) -> u32 {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// The replicas taking calls now.
+    pub(crate) fn replicas(&self) -> Arc<Vec<Arc<Replica<D>>>> {
+        self.replicas.load_full()
+    }
+
     /// Adds a replica; calls start reaching it at once.
-    pub(crate) fn push(&self, instance: D) {
-        // Writers are rare (start-up, scaling) and serialised; readers never wait for them.
+    pub(crate) fn push(&self, replica: Arc<Replica<D>>) {
+        self.update(|list| list.push(replica));
+        self.shared.freed.notify_waiters();
+    }
+
+    /// Takes a replica out of routing: no new call reaches it, calls already on it go on.
+    pub(crate) fn remove(&self, id: u32) -> Option<Arc<Replica<D>>> {
+        let mut removed = None;
+        self.update(|list| {
+            if let Some(at) = list.iter().position(|r| r.id() == id) {
+                removed = Some(list.remove(at));
+            }
+        });
+        removed
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Vec<Arc<Replica<D>>>)) {
+        // Writers are rare (start-up, scaling, replacement) and serialised; readers never
+        // wait for them.
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.replicas.load_full();
-        let id = current.iter().map(|r| r.id + 1).max().unwrap_or(0);
-        let mut next = Vec::with_capacity(current.len() + 1);
-        next.extend(current.iter().cloned());
-        next.push(Arc::new(Replica::new(id, instance)));
+        let mut next = Vec::clone(&self.replicas.load());
+        change(&mut next);
         self.replicas.store(Arc::new(next));
-        self.freed.notify_waiters();
     }
 
     /// Reserves a slot on a replica, waiting in the queue while all are busy.
-    pub async fn acquire(&self) -> Result<ReplicaGuard<'_, D>, Error> {
+    pub async fn acquire(&self) -> Result<ReplicaGuard<D>, Error> {
         if let Some(guard) = self.try_acquire() {
             return Ok(guard);
         }
         let max_queued = self.max_queued.load(Ordering::Relaxed);
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= max_queued {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+        let queued = &self.shared.queued;
+        if queued.fetch_add(1, Ordering::AcqRel) >= max_queued {
+            queued.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::Overloaded {
-                deployment: self.name.clone(),
+                deployment: self.name().to_owned(),
             });
         }
-        let _queued = QueueTicket(&self.queued);
+        let _queued = QueueTicket(queued);
         loop {
-            let mut notified = pin!(self.freed.notified());
+            let mut notified = pin!(self.shared.freed.notified());
             notified.as_mut().enable();
             if let Some(guard) = self.try_acquire() {
                 return Ok(guard);
@@ -92,20 +135,47 @@ impl<D> ReplicaSet<D> {
     }
 
     /// Reserves a slot on a replica if one is free now.
-    pub fn try_acquire(&self) -> Option<ReplicaGuard<'_, D>> {
+    pub fn try_acquire(&self) -> Option<ReplicaGuard<D>> {
         let limit = self.max_ongoing.load(Ordering::Relaxed);
         let list = self.replicas.load();
         let replica = pick(&list, limit)?;
         Some(ReplicaGuard {
-            set: self,
             replica: Arc::clone(replica),
+            call: None,
         })
     }
+}
 
-    pub(crate) fn slot_freed(&self) {
-        if self.queued.load(Ordering::Acquire) > 0 {
-            self.freed.notify_one();
-        }
+/// A reserved slot on one replica. The slot is given back when the guard drops: when the
+/// call's work has really ended, including when it was cancelled.
+pub struct ReplicaGuard<D> {
+    pub(crate) replica: Arc<Replica<D>>,
+    /// The context of this call, for calls that run on the replica's own threads.
+    pub(crate) call: Option<ReplicaContext>,
+}
+
+impl<D> ReplicaGuard<D> {
+    /// The name of the deployment this replica belongs to.
+    pub fn deployment(&self) -> &str {
+        &self.replica.shared.name
+    }
+
+    /// The replica's context, with this call's cancellation.
+    pub fn context(&self) -> &ReplicaContext {
+        self.call.as_ref().unwrap_or(&self.replica.context)
+    }
+}
+
+impl<D> Deref for ReplicaGuard<D> {
+    type Target = D;
+    fn deref(&self) -> &D {
+        self.replica.instance()
+    }
+}
+
+impl<D> Drop for ReplicaGuard<D> {
+    fn drop(&mut self) {
+        self.replica.release();
     }
 }
 

@@ -1,9 +1,11 @@
 //! The static topology of a graph, as data: what `content_understanding::spec()` returns.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use crate::deployment::{DeploymentKind, DeploymentOptions};
-use crate::graph::{IngressOptions, NameAllocator};
+use crate::deployment::DeploymentKind;
+use crate::options::DeploymentOptions;
 
 /// A graph's topology: its inputs, deployments, calls and output.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -214,5 +216,60 @@ pub fn value(from: &str) -> ArgSpec {
 pub fn constant(expr: &str) -> ArgSpec {
     ArgSpec::Const {
         expr: expr.to_owned(),
+    }
+}
+
+/// How the HTTP ingress serves a graph: `#[graph(route_prefix = ..., ...)]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct IngressOptions {
+    /// The path the graph answers on, e.g. `/classify`.
+    pub route_prefix: &'static str,
+    /// The name of the HTTP adapter that turns a request into the graph's input.
+    pub http_adapter: &'static str,
+    /// The ingress's own replicas and their limits (the `DAGDriver` of Ray Serve).
+    pub driver: DeploymentOptions,
+    /// The largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// How long a request may take before the ingress answers 504 and drops (cancels)
+    /// every node still running for it.
+    #[serde(rename = "request_timeout_ms", serialize_with = "as_millis")]
+    pub request_timeout: std::time::Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u128(d.as_millis())
+}
+
+/// Gives each deployment of a graph a unique name: a type bound twice becomes `Name` and
+/// `Name_1`. The spec and the build use the same order, so they agree.
+#[derive(Default, Debug)]
+pub struct NameAllocator {
+    seen: HashMap<&'static str, usize>,
+}
+
+impl NameAllocator {
+    /// The next unique name for a deployment called `base`.
+    pub fn allocate(&mut self, base: &'static str) -> String {
+        let count = self.seen.entry(base).or_insert(0);
+        let name = match *count {
+            0 => base.to_owned(),
+            n => format!("{base}_{n}"),
+        };
+        *count += 1;
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NameAllocator;
+
+    #[test]
+    fn names_are_suffixed_on_repeat() {
+        let mut names = NameAllocator::default();
+        assert_eq!(names.allocate("Seg"), "Seg");
+        assert_eq!(names.allocate("Fruit"), "Fruit");
+        assert_eq!(names.allocate("Seg"), "Seg_1");
+        assert_eq!(names.allocate("Seg"), "Seg_2");
     }
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serve_runtime::{ArgSpec, DeploymentKind, Error, Handle, deployment, graph};
+use serve_runtime::{
+    ArgSpec, DeploymentKind, Error, Executor, Handle, Resources, StartOptions, deployment, graph,
+};
 
 // ---- chaining, fan-out, ensemble, constants -------------------------------------------
 
@@ -71,16 +73,45 @@ async fn words(text: String) -> String {
     summarize(count, longest, "summary") // ensemble, with a constant
 }
 
+/// `summarize` asks for a quarter of a GPU: these tests say the machine has one.
+fn with_a_gpu() -> StartOptions {
+    StartOptions::default().resources(Resources::new(2.0, 1))
+}
+
 #[tokio::test]
 async fn chain_fan_out_ensemble_and_constants() {
-    let g = serve_runtime::start(words).await.unwrap();
+    let g = serve_runtime::start_with(words, with_a_gpu())
+        .await
+        .unwrap();
     let out = g.call("The quick Brown foxes".to_owned()).await.unwrap();
     assert_eq!(out, "summary: 4 words, longest `foxes`");
 }
 
 #[tokio::test]
+async fn a_graph_that_does_not_fit_is_refused_with_its_demand() {
+    let no_gpu = StartOptions::default().resources(Resources::new(2.0, 0));
+    let err = serve_runtime::start_with(words, no_gpu).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("graph `words` does not fit on this machine (2 CPUs, 0 GPUs)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("summarize"),
+        "the deployment asking for a GPU is named: {msg}"
+    );
+    assert!(msg.contains("Counter"), "{msg}");
+    assert!(
+        !msg.contains("Tokenizer"),
+        "inline deployments reserve nothing: {msg}"
+    );
+}
+
+#[tokio::test]
 async fn a_failing_method_names_its_deployment() {
-    let g = serve_runtime::start(words).await.unwrap();
+    let g = serve_runtime::start_with(words, with_a_gpu())
+        .await
+        .unwrap();
     let err = g.call("   ".to_owned()).await.unwrap_err();
     match &err {
         Error::Node {
@@ -112,10 +143,26 @@ fn spec_is_the_static_topology() {
     let tokenizer = spec.deployment("Tokenizer").unwrap();
     assert_eq!(tokenizer.options.num_replicas, 2);
     assert_eq!(tokenizer.options.max_ongoing_requests, 8);
-    assert_eq!(spec.deployment("Counter").unwrap().options.num_cpus, 0.5);
+    assert_eq!(tokenizer.options.executor, Executor::Inline);
+    assert_eq!(
+        tokenizer.options.num_cpus, 0.0,
+        "light nodes reserve no CPU"
+    );
+    let counter = spec.deployment("Counter").unwrap();
+    assert_eq!(counter.options.num_cpus, 0.5);
+    assert_eq!(
+        counter.options.executor,
+        Executor::Threads,
+        "it asks for CPUs"
+    );
     let summarize = spec.deployment("summarize").unwrap();
     assert_eq!(summarize.kind, DeploymentKind::Function);
     assert_eq!(summarize.options.num_gpus, 0.25);
+    assert_eq!(summarize.options.executor, Executor::Threads);
+    assert_eq!(
+        summarize.options.num_cpus, 1.0,
+        "unset num_cpus on threads is 1"
+    );
     let edges: Vec<_> = spec.edges().iter().map(|e| (e.from, e.to, e.arg)).collect();
     assert_eq!(
         edges,
@@ -138,6 +185,7 @@ fn spec_is_the_static_topology() {
     assert_eq!(spec.output.ty, "String");
     let json: serde_json::Value = serde_json::from_str(&spec.to_json()).unwrap();
     assert_eq!(json["deployments"][0]["options"]["num_replicas"], 2);
+    assert_eq!(json["deployments"][1]["options"]["executor"], "threads");
     assert_eq!(json["ingress"]["request_timeout_ms"], 60_000);
     assert_eq!(json["ingress"]["route_prefix"], "/words");
     assert!(spec.to_mermaid().contains("v_tokens --> v_count"));

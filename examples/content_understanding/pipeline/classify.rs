@@ -102,9 +102,9 @@ impl Plant {
     }
 }
 
-/// The fallback for categories without a specialist. `num_gpus = 0.5` would let two of its
-/// replicas share one GPU once it is a real network.
-#[deployment(num_gpus = 0.5)]
+/// The fallback for categories without a specialist. Half a CPU puts it on a thread of its
+/// own; on a machine with GPUs, `num_gpus = 0.5` would let two replicas share one.
+#[deployment(num_cpus = 0.5)]
 #[derive(Default)]
 pub struct General;
 

@@ -16,7 +16,14 @@ pub const OPTIONS: &[&str] = &[
     "max_queued_requests",
     "num_cpus",
     "num_gpus",
+    "executor",
+    "graceful_shutdown_timeout_s",
+    "health_check_period_s",
+    "health_check_timeout_s",
 ];
+
+/// The values of `executor`.
+pub const EXECUTORS: &[&str] = &["inline", "threads"];
 
 /// The replica-set options shared by deployments and the graph's ingress driver.
 #[derive(Default)]
@@ -26,6 +33,11 @@ pub struct ReplicaOptions {
     pub max_queued_requests: Option<u64>,
     pub num_cpus: Option<f64>,
     pub num_gpus: Option<f64>,
+    /// `Inline` or `Threads`.
+    pub executor: Option<&'static str>,
+    pub graceful_shutdown_timeout_s: Option<f64>,
+    pub health_check_period_s: Option<f64>,
+    pub health_check_timeout_s: Option<f64>,
 }
 
 impl ReplicaOptions {
@@ -37,36 +49,56 @@ impl ReplicaOptions {
             "max_queued_requests" => self.max_queued_requests = options::integer(opt, 0, errors),
             "num_cpus" => self.num_cpus = options::fraction(opt, errors),
             "num_gpus" => self.num_gpus = options::fraction(opt, errors),
+            "executor" => self.executor = executor(opt, errors),
+            "graceful_shutdown_timeout_s" => {
+                self.graceful_shutdown_timeout_s = options::seconds(opt, errors)
+            }
+            "health_check_period_s" => self.health_check_period_s = options::positive(opt, errors),
+            "health_check_timeout_s" => {
+                self.health_check_timeout_s = options::positive(opt, errors)
+            }
             _ => return false,
         }
         true
     }
 
-    /// A `DeploymentOptions` literal: what was given, defaults for the rest.
+    /// A `DeclaredOptions` literal: `Some` for what was given. The runtime fills in the
+    /// defaults, some of which depend on the deployment's methods.
     pub fn to_tokens(&self) -> TokenStream {
         let private = private();
-        let u32_field = |name: &str, v: Option<u64>| {
-            v.map(|v| {
+        let field = |name: &str, value: Option<TokenStream>| {
+            value.map(|v| {
                 let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
+                quote!(#ident: ::core::option::Option::Some(#v),)
+            })
+        };
+        let whole = |v: Option<u64>| {
+            v.map(|v| {
                 let v = v.min(u64::from(u32::MAX)) as u32;
-                quote!(#ident: #v,)
+                quote!(#v)
             })
         };
-        let f64_field = |name: &str, v: Option<f64>| {
-            v.map(|v| {
-                let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
-                quote!(#ident: #v,)
-            })
-        };
+        let real = |v: Option<f64>| v.map(|v| quote!(#v));
+        let executor = self.executor.map(|e| {
+            let variant = syn::Ident::new(e, proc_macro2::Span::call_site());
+            quote!(#private::Executor::#variant)
+        });
         let fields = [
-            u32_field("num_replicas", self.num_replicas),
-            u32_field("max_ongoing_requests", self.max_ongoing_requests),
-            u32_field("max_queued_requests", self.max_queued_requests),
-            f64_field("num_cpus", self.num_cpus),
-            f64_field("num_gpus", self.num_gpus),
+            field("num_replicas", whole(self.num_replicas)),
+            field("max_ongoing_requests", whole(self.max_ongoing_requests)),
+            field("max_queued_requests", whole(self.max_queued_requests)),
+            field("num_cpus", real(self.num_cpus)),
+            field("num_gpus", real(self.num_gpus)),
+            field("executor", executor),
+            field(
+                "graceful_shutdown_timeout_s",
+                real(self.graceful_shutdown_timeout_s),
+            ),
+            field("health_check_period_s", real(self.health_check_period_s)),
+            field("health_check_timeout_s", real(self.health_check_timeout_s)),
         ];
         let fields = fields.into_iter().flatten();
-        quote!(#private::DeploymentOptions { #(#fields)* ..#private::DeploymentOptions::DEFAULT })
+        quote!(#private::DeclaredOptions { #(#fields)* ..#private::DeclaredOptions::NONE })
     }
 }
 
@@ -97,4 +129,31 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> DeploymentAttr {
         }
     }
     out
+}
+
+/// `executor = threads`, `executor = inline`, or the same as strings.
+fn executor(opt: &Opt, errors: &mut Errors) -> Option<&'static str> {
+    let word = match &opt.value {
+        syn::Expr::Path(p) => p.path.get_ident().map(ToString::to_string),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => Some(s.value()),
+        _ => None,
+    };
+    match word.as_deref() {
+        Some("inline") => Some("Inline"),
+        Some("threads") => Some("Threads"),
+        _ => {
+            errors.spanned(
+                &opt.value,
+                "`executor` must be `inline` or `threads`",
+                format!(
+                    "`inline` runs calls on the caller's task (light async work); `threads` on threads each replica owns (compute); valid values: {}",
+                    EXECUTORS.join(", ")
+                ),
+            );
+            None
+        }
+    }
 }

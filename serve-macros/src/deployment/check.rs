@@ -6,7 +6,8 @@ use syn::{FnArg, Generics, Signature};
 use crate::deployment::parse::{Ctor, DeploymentImpl, Output, type_ident};
 use crate::diag::Errors;
 
-/// Methods are served concurrently by replicas: `async`, `&self`, no generics.
+/// Methods are served concurrently by replicas: `&self`, no generics. Sync methods are
+/// allowed: they make the deployment run on threads of its own.
 pub fn method(sig: &Signature, errors: &mut Errors) -> bool {
     let mut ok = no_generics(&sig.generics, "a deployment method", errors);
     let name = &sig.ident;
@@ -38,25 +39,54 @@ pub fn method(sig: &Signature, errors: &mut Errors) -> bool {
         }
         _ => {}
     }
-    if sig.asyncness.is_none() {
-        errors.help(sig.fn_token.span, format!("deployment method `{name}` must be `async`"), format!("write `async fn {name}`; keep sync helpers in a separate `impl` block without `#[deployment]`"));
+    ok
+}
+
+/// `check_health` and `shutdown`, which the runtime calls: `&self` and nothing else;
+/// `check_health` returns `()` or `Result<(), E>`, `shutdown` returns nothing.
+pub fn hook(sig: &Signature, self_ty: &syn::Type, errors: &mut Errors) -> bool {
+    let name = &sig.ident;
+    if sig.receiver().is_none() {
+        errors.help(
+            name.span(),
+            format!("`{name}` is called by the runtime on each replica, so it must take `&self`"),
+            format!("write `async fn {name}(&self)`"),
+        );
+        return false;
+    }
+    let mut ok = method(sig, errors);
+    if let Some(extra) = sig.inputs.iter().nth(1) {
+        errors.help(
+            extra.span(),
+            format!("`{name}` is called by the runtime and takes no arguments"),
+            format!("write `async fn {name}(&self)`"),
+        );
+        ok = false;
+    }
+    let returns_ok = match Output::of(&sig.output, self_ty) {
+        Output::Unit => true,
+        Output::Fallible(_) => name != "shutdown",
+        Output::Plain(_) => false,
+    };
+    if !returns_ok {
+        let fix = if name == "shutdown" {
+            "`shutdown` returns nothing: a replica stops whatever it says"
+        } else {
+            "return `()` for a check that cannot fail, or `Result<(), E>`: an `Err` marks the replica unhealthy"
+        };
+        let span = match &sig.output {
+            syn::ReturnType::Type(_, ty) => ty.span(),
+            syn::ReturnType::Default => sig.ident.span(),
+        };
+        errors.help(span, format!("`{name}` has the wrong return type"), fix);
         ok = false;
     }
     ok
 }
 
-/// An `async fn` deployment: async, no generics, no receiver.
+/// A function deployment: no generics, no receiver. A sync one runs on threads.
 pub fn function(sig: &Signature, errors: &mut Errors) -> bool {
     let mut ok = no_generics(&sig.generics, "a deployment function", errors);
-    if sig.asyncness.is_none() {
-        let name = &sig.ident;
-        errors.help(
-            sig.fn_token.span,
-            format!("deployment function `{name}` must be `async`"),
-            format!("write `async fn {name}`"),
-        );
-        ok = false;
-    }
     if let Some(FnArg::Receiver(r)) = sig.inputs.first() {
         errors.help(
             r.span(),

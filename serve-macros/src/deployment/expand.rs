@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{LitStr, Type, Visibility};
 
 use crate::deployment::attr::DeploymentAttr;
-use crate::deployment::parse::{Ctor, Method, Output};
+use crate::deployment::parse::{Ctor, Method, Output, Param, values};
 use crate::paths::private;
 
 /// `impl DeploymentConfig`: the name and options.
@@ -20,7 +20,7 @@ pub fn config(self_ty: &TokenStream, default_name: &Ident, attr: &DeploymentAttr
     quote! {
         impl #private::DeploymentConfig for #self_ty {
             const NAME: &'static str = #name;
-            const OPTIONS: #private::DeploymentOptions = #options;
+            const OPTIONS: #private::DeclaredOptions = #options;
         }
     }
 }
@@ -34,6 +34,10 @@ pub struct Parts<'a> {
     pub kind: TokenStream,
     pub methods: Vec<(Ident, TokenStream)>,
     pub bind: TokenStream,
+    /// The first sync method's `fn` token, if any: such a deployment runs on threads.
+    pub first_sync: Option<Span>,
+    /// `check_health` and `shutdown`, as `Deployment` trait items.
+    pub hooks: TokenStream,
 }
 
 pub fn deployment(parts: Parts<'_>) -> TokenStream {
@@ -45,6 +49,8 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         kind,
         methods,
         bind,
+        first_sync,
+        hooks,
     } = parts;
     // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
     let config = quote_spanned!(ident.span()=> #self_ty);
@@ -52,6 +58,21 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
     let binder = format_ident!("__serve_binder_{}", ident);
     let names: Vec<String> = methods.iter().map(|(name, _)| name.to_string()).collect();
     let bodies = methods.iter().map(|(_, body)| body);
+    let has_sync = first_sync.is_some();
+    let sync_check = first_sync.map(|span| {
+        let message = format!(
+            "`{ident}` has sync methods, which would block the server's threads if run inline: \
+             remove `executor = inline` so that it runs on threads of its own, or make them `async`"
+        );
+        quote_spanned! {span=>
+            const _: () = if ::core::matches!(
+                <#config as #private::DeploymentConfig>::OPTIONS.executor,
+                ::core::option::Option::Some(#private::Executor::Inline)
+            ) {
+                ::core::panic!(#message)
+            };
+        }
+    });
     quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -82,12 +103,16 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
 
             impl #private::Deployment for #self_ty {
                 const NAME: &'static str = <#config as #private::DeploymentConfig>::NAME;
-                const OPTIONS: #private::DeploymentOptions = <#config as #private::DeploymentConfig>::OPTIONS;
+                const OPTIONS: #private::DeploymentOptions =
+                    <#config as #private::DeploymentConfig>::OPTIONS.resolve(#has_sync);
                 type Client = #client;
                 type Handle = #private::Handle<#self_ty>;
                 type Binder = #binder;
                 const METHODS: &'static [&'static str] = &[#(#names),*];
+                #hooks
             }
+
+            #sync_check
 
             #[allow(private_interfaces, clippy::too_many_arguments)]
             impl #client {
@@ -112,11 +137,31 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
     }
 }
 
-fn args(params: &[Type]) -> (Vec<Ident>, Vec<&Type>) {
-    let names = (0..params.len())
+/// Names for the parameters a caller passes, with their types.
+fn args(params: &[Param]) -> (Vec<Ident>, Vec<&Type>) {
+    let types = values(params);
+    let names = (0..types.len())
         .map(|i| format_ident!("__serve_a{}", i))
         .collect();
-    (names, params.iter().collect())
+    (names, types)
+}
+
+/// The arguments of the user's fn, in its order: the caller's values, and `context` (an
+/// expression of type `&ReplicaContext`) where it takes the replica's context.
+fn call_args(params: &[Param], names: &[Ident], context: &TokenStream) -> Vec<TokenStream> {
+    let private = private();
+    let mut names = names.iter();
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Value(_) => {
+                let name = names.next().expect("one name per value parameter");
+                quote!(#name)
+            }
+            Param::Context { by_ref: true } => quote!(#context),
+            Param::Context { by_ref: false } => quote!(#private::Clone::clone(#context)),
+        })
+        .collect()
 }
 
 /// `Result<T, Error>` of the client method, and the expression that yields it from `call`.
@@ -132,8 +177,9 @@ fn result(output: &Output, call: TokenStream) -> (TokenStream, TokenStream) {
     }
 }
 
-/// A client method: reserve a replica, call, map errors and panics.
-/// `target` is the callee path (`<Seg>::forward` or `aggregate`), `receiver` adds `&*replica`.
+/// A client method: reserve a replica, hand the call to its executor, map errors and
+/// panics. `target` is the callee path (`<Seg>::forward` or `aggregate`), `receiver` adds
+/// `&*replica`.
 pub fn client_method(
     method: &Method<'_>,
     exposed: &Ident,
@@ -145,19 +191,63 @@ pub fn client_method(
     let docs = &method.docs;
     let replica = quote!(__serve_replica);
     let self_arg = receiver.then(|| quote!(&*#replica,));
-    let call = quote!(#target(#self_arg #(#names),*).await);
+    let args = call_args(&method.params, &names, &quote!(#replica.context()));
+    let awaited = method.is_async.then(|| quote!(.await));
+    let call = quote!(#target(#self_arg #(#args),*) #awaited);
     let (ok, body) = result(&method.output, call);
     let label = exposed.to_string();
     quote! {
         #(#docs)*
         pub async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
             let #replica = self.__serve_set.acquire().await?;
-            #private::invoke(&#replica, #label, async { #body }).await
+            // The block owns the guard even when the body does not use it (a function
+            // deployment): the replica's slot is held until the call's work ends.
+            #private::invoke(#replica, #label, move |#replica| async move {
+                let #replica = #replica;
+                #body
+            }).await
         }
     }
 }
 
-/// `Binder::bind(args) -> Factory<T>`: each replica gets its own clone of the arguments.
+/// `check_health` and `shutdown` as the `Deployment` trait's hidden items, for those the
+/// impl has.
+pub fn hooks(
+    self_ty: &TokenStream,
+    check_health: Option<&Method<'_>>,
+    shutdown: Option<&Method<'_>>,
+) -> TokenStream {
+    let private = private();
+    let call = |name: &str, m: &Method<'_>| {
+        let ident = Ident::new(name, Span::call_site());
+        let awaited = m.is_async.then(|| quote!(.await));
+        quote!(<#self_ty>::#ident(self) #awaited)
+    };
+    let check = check_health.map(|m| {
+        let call = call("check_health", m);
+        let body = match &m.output {
+            Output::Fallible(ty) => quote_spanned!(ty.span()=> #private::IntoNodeResult::into_node_result(#call)),
+            _ => quote!({ #call; #private::Result::Ok(()) }),
+        };
+        quote! {
+            fn __serve_check_health(&self) -> impl ::core::future::Future<Output = #private::Result<(), #private::BoxError>> + ::core::marker::Send {
+                async move { #body }
+            }
+        }
+    });
+    let shutdown = shutdown.map(|m| {
+        let call = call("shutdown", m);
+        quote! {
+            fn __serve_shutdown(&self) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                async move { #call; }
+            }
+        }
+    });
+    quote!(#check #shutdown)
+}
+
+/// `Binder::bind(args) -> Factory<T>`: each replica gets its own clone of the arguments,
+/// and its context where `new` takes one.
 pub fn bind_with_ctor(self_ty: &TokenStream, ctor: &Ctor<'_>) -> TokenStream {
     let private = private();
     let (names, types) = args(&ctor.params);
@@ -165,15 +255,17 @@ pub fn bind_with_ctor(self_ty: &TokenStream, ctor: &Ctor<'_>) -> TokenStream {
         .iter()
         .zip(&types)
         .map(|(n, ty)| quote_spanned!(ty.span()=> let #n: #ty = #private::Clone::clone(&#n);));
+    let context = quote!(__serve_context);
+    let call_args = call_args(&ctor.params, &names, &quote!(&#context));
     let awaited = ctor.sig.asyncness.map(|_| quote!(.await));
-    let call = quote!(<#self_ty>::new(#(#names),*) #awaited);
+    let call = quote!(<#self_ty>::new(#(#call_args),*) #awaited);
     let (_, construct) = result(&ctor.output, call);
     let span = ctor.sig.ident.span();
     let bind = Ident::new("bind", span);
     quote! {
         pub fn #bind(self, #(#names: impl #private::ConstArg<#types>),*) -> #private::Factory<#self_ty> {
             #(let #names: #types = #private::ConstArg::into_arg(#names);)*
-            #private::Factory::new(move || {
+            #private::Factory::new(move |#context: #private::ReplicaContext| {
                 #(#clones)*
                 async move { #construct }
             })
@@ -186,7 +278,7 @@ pub fn bind_without_args(self_ty: &TokenStream, construct: TokenStream) -> Token
     let private = private();
     quote! {
         pub fn bind(self) -> #private::Factory<#self_ty> {
-            #private::Factory::new(|| async { #private::Result::Ok(#construct) })
+            #private::Factory::new(|_| async { #private::Result::Ok(#construct) })
         }
     }
 }

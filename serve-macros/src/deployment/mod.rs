@@ -77,10 +77,27 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     let ident = parse::type_ident(d.self_ty).expect("checked above");
     let self_ty = d.self_ty.to_token_stream();
     // Methods that break a rule are left out of the client, so one mistake gives one error.
-    let methods = d
+    let checked: Vec<_> = d
         .methods
         .iter()
         .filter(|f| check::method(&f.sig, errors))
+        .collect();
+    let first_sync = checked
+        .iter()
+        .find(|f| f.sig.asyncness.is_none())
+        .map(|f| f.sig.fn_token.span);
+    let mut hook = |name: &str| {
+        d.hooks
+            .iter()
+            .find(|f| f.sig.ident == name)
+            .filter(|f| check::hook(&f.sig, d.self_ty, errors))
+            .map(|f| parse::method(f, d.self_ty))
+    };
+    let check_health = hook(parse::CHECK_HEALTH);
+    let shutdown = hook(parse::SHUTDOWN);
+    let hooks = expand::hooks(&self_ty, check_health.as_ref(), shutdown.as_ref());
+    let methods = checked
+        .into_iter()
         .map(|f| {
             let m = parse::method(f, d.self_ty);
             let name = &f.sig.ident;
@@ -101,6 +118,8 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         kind: expand::kind("Struct"),
         methods,
         bind,
+        first_sync,
+        hooks,
     };
     let generated = expand::deployment(parts);
     quote!(#item #generated)
@@ -137,6 +156,12 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
         kind: expand::kind("Function"),
         methods,
         bind,
+        first_sync: item
+            .sig
+            .asyncness
+            .is_none()
+            .then_some(item.sig.fn_token.span),
+        hooks: TokenStream::new(),
     };
     let generated = expand::deployment(parts);
     quote!(#item #marker #config #generated)

@@ -44,19 +44,35 @@ fn is_result(ty: &Type) -> bool {
     }
 }
 
+/// One parameter of a method or constructor: a value the caller passes, or the replica's
+/// context, which the runtime passes.
+#[allow(clippy::large_enum_variant)] // a handful per method, built once per expansion
+pub enum Param {
+    Value(Type),
+    /// `ReplicaContext` by value (`false`) or by reference (`true`).
+    Context {
+        by_ref: bool,
+    },
+}
+
 /// A method a handle can call.
 pub struct Method<'a> {
     pub docs: Vec<&'a Attribute>,
-    pub params: Vec<Type>,
+    pub params: Vec<Param>,
     pub output: Output,
+    pub is_async: bool,
 }
 
 /// The `new` constructor, if the impl has one.
 pub struct Ctor<'a> {
     pub sig: &'a Signature,
-    pub params: Vec<Type>,
+    pub params: Vec<Param>,
     pub output: Output,
 }
+
+/// The methods the runtime calls itself, by name.
+pub const CHECK_HEALTH: &str = "check_health";
+pub const SHUTDOWN: &str = "shutdown";
 
 /// A `#[deployment] impl`.
 pub struct DeploymentImpl<'a> {
@@ -65,22 +81,27 @@ pub struct DeploymentImpl<'a> {
     pub ctor: Option<Ctor<'a>>,
     /// Functions with a receiver: the deployment's methods, checked or not.
     pub methods: Vec<&'a ImplItemFn>,
+    /// `check_health` and `shutdown`, which the runtime calls and handles do not.
+    pub hooks: Vec<&'a ImplItemFn>,
 }
 
 pub fn deployment_impl(item: &ItemImpl) -> DeploymentImpl<'_> {
     let self_ty = &*item.self_ty;
     let mut ctor = None;
     let mut methods = Vec::new();
+    let mut hooks = Vec::new();
     for f in item.items.iter().filter_map(|i| match i {
         ImplItem::Fn(f) => Some(f),
         _ => None,
     }) {
-        if f.sig.receiver().is_some() {
+        if f.sig.ident == CHECK_HEALTH || f.sig.ident == SHUTDOWN {
+            hooks.push(f);
+        } else if f.sig.receiver().is_some() {
             methods.push(f);
         } else if f.sig.ident == "new" {
             ctor = Some(Ctor {
                 sig: &f.sig,
-                params: param_types(&f.sig, self_ty),
+                params: params(&f.sig, self_ty),
                 output: Output::of(&f.sig.output, self_ty),
             });
         }
@@ -90,38 +111,72 @@ pub fn deployment_impl(item: &ItemImpl) -> DeploymentImpl<'_> {
         self_ty,
         ctor,
         methods,
+        hooks,
     }
 }
 
 pub fn method<'a>(f: &'a ImplItemFn, self_ty: &Type) -> Method<'a> {
     Method {
         docs: docs(&f.attrs),
-        params: param_types(&f.sig, self_ty),
+        params: params(&f.sig, self_ty),
         output: Output::of(&f.sig.output, self_ty),
+        is_async: f.sig.asyncness.is_some(),
     }
 }
 
-/// An `async fn` deployment, seen as a method of an invisible unit struct.
+/// A function deployment, seen as a method of an invisible unit struct.
 pub fn function<'a>(item: &'a ItemFn, self_ty: &Type) -> Method<'a> {
     Method {
         docs: docs(&item.attrs),
-        params: param_types(&item.sig, self_ty),
+        params: params(&item.sig, self_ty),
         output: Output::of(&item.sig.output, self_ty),
+        is_async: item.sig.asyncness.is_some(),
     }
+}
+
+/// The types of the parameters a caller passes, leaving out the context.
+pub fn values(params: &[Param]) -> Vec<&Type> {
+    params
+        .iter()
+        .filter_map(|p| match p {
+            Param::Value(ty) => Some(ty),
+            Param::Context { .. } => None,
+        })
+        .collect()
 }
 
 fn docs(attrs: &[Attribute]) -> Vec<&Attribute> {
     attrs.iter().filter(|a| a.path().is_ident("doc")).collect()
 }
 
-fn param_types(sig: &Signature, self_ty: &Type) -> Vec<Type> {
+fn params(sig: &Signature, self_ty: &Type) -> Vec<Param> {
     sig.inputs
         .iter()
         .filter_map(|arg| match arg {
-            FnArg::Typed(pat) => Some(replace_self(&pat.ty, self_ty)),
+            FnArg::Typed(pat) => Some(match context_param(&pat.ty) {
+                Some(by_ref) => Param::Context { by_ref },
+                None => Param::Value(replace_self(&pat.ty, self_ty)),
+            }),
             FnArg::Receiver(_) => None,
         })
         .collect()
+}
+
+/// `ReplicaContext` or `&ReplicaContext`, by the type's last name, as the runtime exports
+/// it; `Some(by_ref)` when it is one.
+fn context_param(ty: &Type) -> Option<bool> {
+    match ty {
+        Type::Reference(r) if r.mutability.is_none() => context_param(&r.elem)
+            .filter(|by_ref| !by_ref)
+            .map(|_| true),
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            (last.ident == "ReplicaContext" && last.arguments.is_none()).then_some(false)
+        }
+        Type::Group(g) => context_param(&g.elem),
+        Type::Paren(p) => context_param(&p.elem),
+        _ => None,
+    }
 }
 
 /// The last identifier of the impl's type: `Segmentation` in `impl models::Segmentation`.

@@ -114,7 +114,7 @@ pub fn fallback(item: &ItemFn, params: &[Param]) -> TokenStream {
                 const NAME: &'static str = #name_text;
                 fn spec() -> #private::GraphSpec { ::core::unreachable!() }
                 fn ingress() -> #private::IngressOptions { ::core::unreachable!() }
-                async fn build(_: &mut #private::BuildContext) -> #private::Result<#private::Nodes, #private::Error> { ::core::unreachable!() }
+                async fn build<__SERVE_C: #private::Deploy>(_: &mut __SERVE_C) -> #private::Result<#private::Nodes, #private::Error> { ::core::unreachable!() }
                 async fn run(_: &#private::Nodes, _: Self::Input) -> #private::Result<Self::Output, #private::Error> { ::core::unreachable!() }
                 async fn adapt(_: #private::HttpRequest) -> #private::Result<Self::Input, #private::AdapterError> { ::core::unreachable!() }
             }
@@ -177,7 +177,7 @@ fn build(plan: &Plan<'_>) -> TokenStream {
     });
     let handles = (0..plan.deps.len()).map(dep_ident);
     quote! {
-        async fn build(__serve_ctx: &mut #private::BuildContext) -> #private::Result<#private::Nodes, #private::Error> {
+        async fn build<__SERVE_C: #private::Deploy>(__serve_ctx: &mut __SERVE_C) -> #private::Result<#private::Nodes, #private::Error> {
             #(#deploys)*
             let mut __serve_nodes = #private::Nodes::default();
             #(__serve_nodes.push(#handles);)*
@@ -463,6 +463,7 @@ fn ingress(attr: &GraphAttr) -> TokenStream {
         .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let driver = attr.driver.to_tokens();
+    let driver = quote!(#driver.resolve(false));
     quote! {
         #private::IngressOptions {
             route_prefix: #prefix,

@@ -1,6 +1,6 @@
 //! Every form a deployment may take compiles.
 
-use serve_runtime::{Handle, deployment};
+use serve_runtime::{Handle, ReplicaContext, deployment};
 
 #[deployment(name = "sync-infallible", num_replicas = 3, max_ongoing_requests = 2, max_queued_requests = 0, num_cpus = 0.5, num_gpus = 0.25)]
 struct A;
@@ -45,4 +45,47 @@ pub async fn f(x: u32) -> u32 {
     x
 }
 
-fn main() {}
+/// Sync methods, the replica's context (by reference or by value, in `new` and in
+/// methods), the hooks the runtime calls, and every option.
+#[deployment(executor = threads, graceful_shutdown_timeout_s = 5, health_check_period_s = 0.5, health_check_timeout_s = 2)]
+struct C {
+    device: Vec<u32>,
+}
+
+#[deployment]
+impl C {
+    fn new(ctx: &ReplicaContext, scale: u32) -> Self {
+        C { device: ctx.gpu_ids().iter().map(|g| g * scale).collect() }
+    }
+    fn forward(&self, ctx: &ReplicaContext, x: f32) -> f32 {
+        if ctx.is_cancelled() { 0.0 } else { x * self.device.len() as f32 }
+    }
+    async fn owned(&self, x: u8, ctx: ReplicaContext) -> u32 {
+        u32::from(x) + ctx.replica_id()
+    }
+    fn check_health(&self) -> Result<(), String> {
+        Ok(())
+    }
+    async fn shutdown(&self) {}
+}
+
+#[deployment(executor = "inline")]
+async fn light(x: u8) -> u8 {
+    x
+}
+
+/// A sync function deployment runs on threads.
+#[deployment]
+fn step(x: u32) -> u32 {
+    x
+}
+
+async fn calls(c: Handle<C>, s: Handle<step>) {
+    let _: Result<f32, serve_runtime::Error> = c.forward(1.0).await;
+    let _: Result<u32, serve_runtime::Error> = c.owned(1).await;
+    let _: Result<u32, serve_runtime::Error> = s.call(1).await;
+}
+
+fn main() {
+    let _ = calls;
+}

@@ -1,6 +1,6 @@
 use serve_runtime::deployment;
 
-#[deployment]
+#[deployment(executor = inline)]
 #[derive(Default)]
 struct Model;
 

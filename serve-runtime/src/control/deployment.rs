@@ -1,0 +1,492 @@
+//! One deployment's replicas, kept at their target: started in parallel (each with its
+//! reservation and, on threads, its own runtime), drained and stopped, checked for health
+//! and replaced when they fail. A constructor that fails while scaling up is retried with
+//! backoff; the replicas already serving keep serving.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::join_all;
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::ReplicaContext;
+use crate::control::placement::{Placement, Reservation};
+use crate::control::status::{DeploymentStatus, ReplicaState, ReplicaStatus};
+use crate::deployment::{Deployment, Factory};
+use crate::error::{BoxError, Error, chain, panic_message};
+use crate::exec::threads::ReplicaThreads;
+use crate::options::{DeploymentOptions, Executor};
+use crate::replica::Replica;
+use crate::router::ReplicaSet;
+
+/// Stopped and failed replicas kept in the status, per deployment.
+const ENDED_KEPT: usize = 8;
+/// The first wait before a failed start is retried; it doubles up to `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What the graph's controller needs of a deployment, whatever its type.
+pub(crate) trait Managed: Send + Sync {
+    fn name(&self) -> &str;
+    fn status(&self) -> DeploymentStatus;
+    fn scale(&self, replicas: u32);
+    /// Keeps the replicas at their target until `stop` is cancelled.
+    fn control(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<()>;
+    /// Drains and stops every replica.
+    fn stop(self: Arc<Self>) -> BoxFuture<()>;
+}
+
+pub(crate) struct ManagedDeployment<D: Deployment> {
+    set: Arc<ReplicaSet<D>>,
+    factory: Factory<D>,
+    options: DeploymentOptions,
+    placement: Placement,
+    constructor_timeout: Duration,
+    state: Mutex<State>,
+    changed: Notify,
+    next_id: AtomicU32,
+}
+
+struct State {
+    target: u32,
+    records: Vec<Record>,
+    failures_in_row: u32,
+    retry_at: Option<Instant>,
+    message: Option<String>,
+}
+
+struct Record {
+    id: u32,
+    state: ReplicaState,
+    message: Option<String>,
+    reservation: Option<Reservation>,
+}
+
+impl<D: Deployment> ManagedDeployment<D> {
+    pub(crate) fn new(
+        name: String,
+        factory: Factory<D>,
+        placement: Placement,
+        constructor_timeout: Duration,
+    ) -> Arc<Self> {
+        let options = D::OPTIONS;
+        Arc::new(Self {
+            set: Arc::new(ReplicaSet::new(name, &options)),
+            factory,
+            options,
+            placement,
+            constructor_timeout,
+            state: Mutex::new(State {
+                target: options.num_replicas,
+                records: Vec::new(),
+                failures_in_row: 0,
+                retry_at: None,
+                message: None,
+            }),
+            changed: Notify::new(),
+            next_id: AtomicU32::new(0),
+        })
+    }
+
+    pub(crate) fn set(&self) -> &Arc<ReplicaSet<D>> {
+        &self.set
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the first replicas, all at once; any failure fails the start.
+    pub(crate) async fn start(&self) -> Result<(), Error> {
+        let ids = self.begin_starts(self.options.num_replicas);
+        let results = join_all(ids.iter().map(|&id| self.start_replica(id))).await;
+        let mut first_error = None;
+        for (id, result) in ids.into_iter().zip(results) {
+            match result {
+                Ok((replica, reservation)) => self.now_running(replica, reservation),
+                Err(source) => {
+                    self.now_ended(id, ReplicaState::Failed, Some(source.to_string()));
+                    first_error.get_or_insert(Error::Start {
+                        deployment: self.set.name().to_owned(),
+                        replica: id,
+                        source,
+                    });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn begin_starts(&self, n: u32) -> Vec<u32> {
+        let mut state = self.state();
+        (0..n)
+            .map(|_| {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                state.records.push(Record {
+                    id,
+                    state: ReplicaState::Starting,
+                    message: None,
+                    reservation: None,
+                });
+                id
+            })
+            .collect()
+    }
+
+    /// Reserves, starts the replica's threads, and runs the constructor there.
+    async fn start_replica(&self, id: u32) -> Result<(Arc<Replica<D>>, Reservation), BoxError> {
+        let options = &self.options;
+        let name = self.set.name();
+        let reservation = self
+            .placement
+            .reserve(options)
+            .ok_or_else(|| format!("it does not fit: {}", self.placement.explain(options)))?;
+        let context = ReplicaContext::new(
+            name.to_owned(),
+            id,
+            reservation.gpu_ids(),
+            options.num_cpus,
+            options.executor,
+        );
+        let threads = match options.executor {
+            Executor::Threads => {
+                let count = options.num_cpus.ceil().max(1.0) as usize;
+                Some(ReplicaThreads::start(&format!("{name}#{id}"), count)?)
+            }
+            Executor::Inline => None,
+        };
+        let made = AssertUnwindSafe(self.factory.make(context.clone())).catch_unwind();
+        let late = || {
+            format!(
+                "the constructor did not finish within {:?}",
+                self.constructor_timeout
+            )
+        };
+        let made = match &threads {
+            Some(threads) => {
+                let task = threads.spawn(made);
+                let abort = task.abort_handle();
+                match timeout(self.constructor_timeout, task).await {
+                    Ok(joined) => joined?,
+                    Err(_) => {
+                        abort.abort();
+                        return Err(late().into());
+                    }
+                }
+            }
+            None => timeout(self.constructor_timeout, made)
+                .await
+                .map_err(|_| late())?,
+        };
+        let instance = match made {
+            Ok(result) => result?,
+            Err(panic) => {
+                return Err(format!("constructor panicked: {}", panic_message(&*panic)).into());
+            }
+        };
+        let shared = Arc::clone(self.set.shared());
+        let replica = Arc::new(Replica::new(instance, shared, context, threads));
+        Ok((replica, reservation))
+    }
+
+    fn now_running(&self, replica: Arc<Replica<D>>, reservation: Reservation) {
+        let id = replica.id();
+        {
+            let mut state = self.state();
+            if let Some(record) = state.records.iter_mut().find(|r| r.id == id) {
+                record.state = ReplicaState::Running;
+                record.reservation = Some(reservation);
+            }
+        }
+        self.set.push(replica);
+        tracing::debug!(
+            deployment = self.set.name(),
+            replica = id,
+            "replica running"
+        );
+    }
+
+    fn now_ended(&self, id: u32, end: ReplicaState, message: Option<String>) {
+        let mut state = self.state();
+        if let Some(record) = state.records.iter_mut().find(|r| r.id == id) {
+            record.state = end;
+            record.message = message;
+            record.reservation = None;
+        }
+        let ended = |r: &Record| matches!(r.state, ReplicaState::Stopped | ReplicaState::Failed);
+        while state.records.iter().filter(|r| ended(r)).count() > ENDED_KEPT {
+            let oldest = state.records.iter().position(ended).expect("counted above");
+            state.records.remove(oldest);
+        }
+    }
+
+    /// Starts or stops replicas until the running ones match the target.
+    async fn reconcile(self: &Arc<Self>) {
+        let (starts, stops) = {
+            let mut state = self.state();
+            let active = state
+                .records
+                .iter()
+                .filter(|r| matches!(r.state, ReplicaState::Starting | ReplicaState::Running))
+                .count() as u32;
+            let waiting = state.retry_at.is_some_and(|at| Instant::now() < at);
+            let starts = if active < state.target && !waiting {
+                state.target - active
+            } else {
+                0
+            };
+            let mut stops = Vec::new();
+            if active > state.target {
+                let surplus = (active - state.target) as usize;
+                // The newest replicas go first: the oldest have the warmest caches.
+                let mut running: Vec<&mut Record> = state
+                    .records
+                    .iter_mut()
+                    .filter(|r| r.state == ReplicaState::Running)
+                    .collect();
+                running.sort_by_key(|r| std::cmp::Reverse(r.id));
+                for record in running.into_iter().take(surplus) {
+                    record.state = ReplicaState::Draining;
+                    stops.push(record.id);
+                }
+            }
+            (starts, stops)
+        };
+        for id in stops {
+            if let Some(replica) = self.set.remove(id) {
+                tokio::spawn(Arc::clone(self).drain(replica, ReplicaState::Stopped, None));
+            }
+        }
+        if starts > 0 {
+            self.scale_up(starts).await;
+        }
+    }
+
+    async fn scale_up(&self, n: u32) {
+        let ids = self.begin_starts(n);
+        let results = join_all(ids.iter().map(|&id| self.start_replica(id))).await;
+        for (id, result) in ids.into_iter().zip(results) {
+            match result {
+                Ok((replica, reservation)) => {
+                    self.now_running(replica, reservation);
+                    let mut state = self.state();
+                    state.failures_in_row = 0;
+                    state.retry_at = None;
+                    state.message = None;
+                }
+                Err(e) => {
+                    let message = format!("replica {id} failed to start: {}", chain(&*e));
+                    self.now_ended(id, ReplicaState::Failed, Some(message.clone()));
+                    let mut state = self.state();
+                    state.failures_in_row += 1;
+                    let wait = RETRY_FIRST
+                        .saturating_mul(1 << state.failures_in_row.min(16).saturating_sub(1))
+                        .min(RETRY_MAX);
+                    state.retry_at = Some(Instant::now() + wait);
+                    state.message = Some(format!("{message}; retrying in {wait:?}"));
+                    tracing::warn!(
+                        deployment = self.set.name(),
+                        "{message}; retrying in {wait:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// No new calls reach the replica; its ongoing ones get up to the graceful shutdown
+    /// timeout to finish; then its `shutdown` hook runs and it is dropped.
+    async fn drain(
+        self: Arc<Self>,
+        replica: Arc<Replica<D>>,
+        end: ReplicaState,
+        why: Option<String>,
+    ) {
+        let grace = Duration::from_secs_f64(self.options.graceful_shutdown_timeout_s);
+        let deadline = Instant::now() + grace;
+        while replica.ongoing() > 0 && Instant::now() < deadline {
+            sleep(Duration::from_millis(5)).await;
+        }
+        let hook = {
+            let replica = Arc::clone(&replica);
+            async move { replica.instance().__serve_shutdown().await }
+        };
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        if timeout(left, on_replica(&replica, hook)).await.is_err() {
+            tracing::warn!(
+                deployment = self.set.name(),
+                replica = replica.id(),
+                "`shutdown` did not finish in time"
+            );
+        }
+        // Tells calls still running past the grace period that their work is abandoned.
+        replica.context.cancel();
+        let id = replica.id();
+        drop(replica);
+        self.now_ended(id, end, why);
+        tracing::debug!(
+            deployment = self.set.name(),
+            replica = id,
+            "replica stopped"
+        );
+    }
+
+    /// Checks every running replica; unhealthy ones leave routing and are replaced.
+    async fn check_health(self: &Arc<Self>) {
+        let limit = Duration::from_secs_f64(self.options.health_check_timeout_s);
+        let replicas = self.set.replicas();
+        let checks = replicas.iter().map(|replica| async move {
+            if let Some(why) = replica.failure() {
+                return Err(why);
+            }
+            let check = {
+                let replica = Arc::clone(replica);
+                async move { replica.instance().__serve_check_health().await }
+            };
+            match timeout(limit, on_replica(replica, check)).await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(e))) | Ok(Err(e)) => Err(format!("check_health failed: {}", chain(&*e))),
+                Err(_) => Err(format!("check_health did not answer within {limit:?}")),
+            }
+        });
+        let results = join_all(checks).await;
+        let mut replaced = false;
+        for (replica, result) in replicas.iter().zip(results) {
+            let Err(why) = result else { continue };
+            let Some(replica) = self.set.remove(replica.id()) else {
+                continue;
+            };
+            tracing::warn!(
+                deployment = self.set.name(),
+                replica = replica.id(),
+                "replica is unhealthy, replacing it: {why}"
+            );
+            {
+                let mut state = self.state();
+                if let Some(record) = state.records.iter_mut().find(|r| r.id == replica.id()) {
+                    record.state = ReplicaState::Draining;
+                    record.message = Some(why.clone());
+                }
+            }
+            tokio::spawn(Arc::clone(self).drain(replica, ReplicaState::Failed, Some(why)));
+            replaced = true;
+        }
+        if replaced {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// Runs `work` where the replica runs its calls, catching a panic.
+async fn on_replica<D, T, F>(replica: &Arc<Replica<D>>, work: F) -> Result<T, BoxError>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let work = AssertUnwindSafe(work).catch_unwind();
+    let outcome = match &replica.threads {
+        Some(threads) => threads.spawn(work).await?,
+        None => work.await,
+    };
+    outcome.map_err(|panic| format!("panicked: {}", panic_message(&*panic)).into())
+}
+
+impl<D: Deployment> Managed for ManagedDeployment<D> {
+    fn name(&self) -> &str {
+        self.set.name()
+    }
+
+    fn status(&self) -> DeploymentStatus {
+        let ongoing: Vec<(u32, u32)> = self
+            .set
+            .replicas()
+            .iter()
+            .map(|r| (r.id(), r.ongoing()))
+            .collect();
+        let state = self.state();
+        DeploymentStatus {
+            name: self.set.name().to_owned(),
+            executor: self.options.executor,
+            target_replicas: state.target,
+            queued: self.set.queued(),
+            replicas: state
+                .records
+                .iter()
+                .map(|r| ReplicaStatus {
+                    replica_id: r.id,
+                    state: r.state,
+                    ongoing: ongoing
+                        .iter()
+                        .find(|(id, _)| *id == r.id)
+                        .map_or(0, |o| o.1),
+                    message: r.message.clone(),
+                })
+                .collect(),
+            message: state.message.clone(),
+        }
+    }
+
+    fn scale(&self, replicas: u32) {
+        let mut state = self.state();
+        state.target = replicas;
+        // A new target is a new intent: try it now rather than after an old backoff.
+        state.retry_at = None;
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    fn control(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<()> {
+        Box::pin(async move {
+            let period = Duration::from_secs_f64(self.options.health_check_period_s);
+            let mut next_check = Instant::now() + period;
+            loop {
+                self.reconcile().await;
+                let retry_at = self.state().retry_at;
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = self.changed.notified() => {}
+                    () = self.set.shared().unhealthy.notified() => self.check_health().await,
+                    () = sleep_until(next_check) => {
+                        self.check_health().await;
+                        next_check = Instant::now() + period;
+                    }
+                    () = sleep_until(retry_at.unwrap_or(next_check)), if retry_at.is_some() => {}
+                }
+            }
+        })
+    }
+
+    fn stop(self: Arc<Self>) -> BoxFuture<()> {
+        Box::pin(async move {
+            let ids: Vec<u32> = {
+                let mut state = self.state();
+                state.target = 0;
+                let running = state
+                    .records
+                    .iter_mut()
+                    .filter(|r| r.state == ReplicaState::Running);
+                running
+                    .map(|r| {
+                        r.state = ReplicaState::Draining;
+                        r.id
+                    })
+                    .collect()
+            };
+            let drains = ids.into_iter().filter_map(|id| {
+                let replica = self.set.remove(id)?;
+                Some(Arc::clone(&self).drain(replica, ReplicaState::Stopped, None))
+            });
+            join_all(drains).await;
+        })
+    }
+}

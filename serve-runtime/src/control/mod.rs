@@ -1,0 +1,89 @@
+//! The controller and what it decides: where replicas are placed, how many run, when one
+//! is drained, replaced or retried, and the status that reports it all.
+//!
+//! Each deployment of a started graph has a control task that reconciles its running
+//! replicas toward a target count and checks their health; [`GraphHandle`] and the HTTP
+//! server read their status and change their targets.
+
+pub(crate) mod deployment;
+pub(crate) mod placement;
+mod start;
+pub(crate) mod status;
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use deployment::Managed;
+pub use start::{BuildContext, GraphHandle, StartOptions, start, start_with};
+pub(crate) use start::{GraphInstance, start_graph};
+use status::GraphStatus;
+
+/// The deployments of one started graph, and the tasks that keep them at their targets.
+/// Dropping it stops those tasks.
+pub(crate) struct Controller {
+    graph: &'static str,
+    deployments: Vec<Arc<dyn Managed>>,
+    stop: CancellationToken,
+}
+
+impl Controller {
+    fn new(graph: &'static str, deployments: Vec<Arc<dyn Managed>>) -> Self {
+        let stop = CancellationToken::new();
+        for d in &deployments {
+            tokio::spawn(Arc::clone(d).control(stop.clone()));
+        }
+        Self {
+            graph,
+            deployments,
+            stop,
+        }
+    }
+
+    pub(crate) fn graph(&self) -> &'static str {
+        self.graph
+    }
+
+    pub(crate) fn status(&self) -> GraphStatus {
+        GraphStatus {
+            name: self.graph.to_owned(),
+            deployments: self.deployments.iter().map(|d| d.status()).collect(),
+        }
+    }
+
+    pub(crate) fn scale(&self, deployment: &str, replicas: u32) -> Result<(), Error> {
+        if replicas == 0 {
+            return Err(Error::Config(format!(
+                "cannot scale `{deployment}` to 0 replicas: scaling to zero is not supported yet"
+            )));
+        }
+        let Some(d) = self.deployments.iter().find(|d| d.name() == deployment) else {
+            let names: Vec<String> = self
+                .deployments
+                .iter()
+                .map(|d| format!("`{}`", d.name()))
+                .collect();
+            return Err(Error::Config(format!(
+                "graph `{}` has no deployment named `{deployment}`; it has {}",
+                self.graph,
+                names.join(", ")
+            )));
+        };
+        d.scale(replicas);
+        Ok(())
+    }
+
+    /// Stops the control tasks, then drains every replica and runs its `shutdown` hook.
+    pub(crate) async fn shutdown(&self) {
+        self.stop.cancel();
+        join_all(self.deployments.iter().map(|d| Arc::clone(d).stop())).await;
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

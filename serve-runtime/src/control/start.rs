@@ -1,0 +1,200 @@
+//! Starting a graph in this process: placement is checked for the whole graph first, then
+//! each deployment's replicas are started in dependency order, and the controller takes
+//! over.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::control::Controller;
+use crate::control::deployment::{Managed, ManagedDeployment};
+use crate::control::placement::{Placement, Resources};
+use crate::control::status::GraphStatus;
+use crate::deployment::{Deployment, Factory};
+use crate::error::Error;
+use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
+use crate::handle::Handle;
+use crate::spec::{GraphSpec, NameAllocator};
+
+/// How graphs are started: what their replicas may be placed on, and how long a
+/// constructor may take.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StartOptions {
+    /// The CPUs and GPUs replicas reserve from (default: [`Resources::detect`]).
+    pub resources: Resources,
+    /// How long one replica's constructor may run before its start counts as failed
+    /// (default 5 minutes: loading a model can be slow).
+    pub constructor_timeout: Duration,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        Self {
+            resources: Resources::detect(),
+            constructor_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl StartOptions {
+    /// Places replicas on these resources instead of the detected ones.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// Sets how long a constructor may run.
+    pub fn constructor_timeout(mut self, timeout: Duration) -> Self {
+        self.constructor_timeout = timeout;
+        self
+    }
+}
+
+/// Starts the deployments of one graph, in the order the generated code asks.
+pub struct BuildContext {
+    names: NameAllocator,
+    placement: Placement,
+    constructor_timeout: Duration,
+    deployments: Vec<Arc<dyn Managed>>,
+}
+
+impl std::fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildContext")
+            .field("deployments", &self.deployments.len())
+            .finish()
+    }
+}
+
+impl Deploy for BuildContext {
+    async fn deploy<D: Deployment>(&mut self, factory: Factory<D>) -> Result<Handle<D>, Error> {
+        let name = self.names.allocate(D::NAME);
+        let managed = ManagedDeployment::new(
+            name,
+            factory,
+            self.placement.clone(),
+            self.constructor_timeout,
+        );
+        managed.start().await?;
+        let set = Arc::clone(managed.set());
+        tracing::debug!(
+            deployment = set.name(),
+            replicas = D::OPTIONS.num_replicas,
+            executor = ?D::OPTIONS.executor,
+            "deployment started"
+        );
+        self.deployments.push(managed);
+        Ok(Handle::new(set))
+    }
+}
+
+/// A started graph: its deployments' handles and their controller.
+pub(crate) struct GraphInstance {
+    nodes: Nodes,
+    pub(crate) controller: Controller,
+}
+
+/// A started graph, callable from Rust without HTTP. Cheap to clone; the graph stops when
+/// the last clone is dropped (or at [`shutdown`](Self::shutdown)).
+pub struct GraphHandle<G: Graph> {
+    instance: Arc<GraphInstance>,
+    graph: PhantomData<fn() -> G>,
+}
+
+impl<G: Graph> GraphHandle<G> {
+    /// Answers one request: the same code path the HTTP ingress takes after its adapter.
+    pub async fn call(&self, input: G::Input) -> Result<G::Output, Error> {
+        G::run(&self.instance.nodes, input).await
+    }
+
+    /// The graph's static topology.
+    pub fn spec(&self) -> GraphSpec {
+        G::spec()
+    }
+
+    /// Every deployment's target and replicas, each with its state.
+    pub fn status(&self) -> GraphStatus {
+        self.instance.controller.status()
+    }
+
+    /// Changes how many replicas a deployment runs, while serving: new replicas start in
+    /// the background and take calls once built; surplus ones are drained. Fails for a
+    /// name the graph does not have, or for 0.
+    pub fn scale(&self, deployment: &str, replicas: u32) -> Result<(), Error> {
+        self.instance.controller.scale(deployment, replicas)
+    }
+
+    /// Drains every replica (ongoing calls get their deployment's graceful shutdown
+    /// timeout), runs each `shutdown` hook, and stops the replicas.
+    pub async fn shutdown(self) {
+        self.instance.controller.shutdown().await;
+    }
+
+    pub(crate) fn instance(&self) -> &Arc<GraphInstance> {
+        &self.instance
+    }
+}
+
+impl<G: Graph> Clone for GraphHandle<G> {
+    fn clone(&self) -> Self {
+        Self {
+            instance: Arc::clone(&self.instance),
+            graph: PhantomData,
+        }
+    }
+}
+
+impl<G: Graph> std::fmt::Debug for GraphHandle<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphHandle")
+            .field("graph", &G::NAME)
+            .finish()
+    }
+}
+
+/// Starts a graph in this process: checks that it fits on the detected resources, then
+/// constructs every replica of every deployment, in dependency order, and returns a handle
+/// to call it.
+///
+/// A graph that does not fit, or a constructor that fails or panics, stops start-up with
+/// an error naming the deployment.
+pub async fn start<R: IntoGraph>(graph: R) -> Result<GraphHandle<R::Graph>, Error> {
+    start_with(graph, StartOptions::default()).await
+}
+
+/// [`start`], with the resources and constructor timeout given.
+pub async fn start_with<R: IntoGraph>(
+    _graph: R,
+    options: StartOptions,
+) -> Result<GraphHandle<R::Graph>, Error> {
+    let placement = Placement::new(options.resources);
+    start_graph::<R::Graph>(&placement, options.constructor_timeout).await
+}
+
+pub(crate) async fn start_graph<G: Graph>(
+    placement: &Placement,
+    constructor_timeout: Duration,
+) -> Result<GraphHandle<G>, Error> {
+    let spec = G::spec();
+    let demand: Vec<_> = spec
+        .deployments
+        .iter()
+        .map(|d| (d.name.clone(), d.options))
+        .collect();
+    placement
+        .check_fits(G::NAME, &demand)
+        .map_err(Error::Config)?;
+    let mut ctx = BuildContext {
+        names: NameAllocator::default(),
+        placement: placement.clone(),
+        constructor_timeout,
+        deployments: Vec::new(),
+    };
+    let nodes = G::build(&mut ctx).await?;
+    let controller = Controller::new(G::NAME, ctx.deployments);
+    Ok(GraphHandle {
+        instance: Arc::new(GraphInstance { nodes, controller }),
+        graph: PhantomData,
+    })
+}
