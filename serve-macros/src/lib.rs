@@ -11,13 +11,18 @@ mod paths;
 
 use proc_macro::TokenStream;
 
-/// Turns a struct and its `impl`, or an `async fn`, into a deployment.
+/// Turns a struct and its `impl`, or a fn, into a deployment.
 ///
 /// On the struct (or fn), options: `name = "..."`, `num_replicas = 2`,
 /// `max_ongoing_requests = 16`, `max_queued_requests = 100`, `num_cpus = 0.5`,
-/// `num_gpus = 0.5`. On the `impl`: no options; `new` (sync or async, may return
-/// `Result<Self, E>`) is the constructor `bind(...)` calls once per replica, and every
-/// `async fn(&self, ...)` becomes a method handles can call.
+/// `num_gpus = 0.5`, `executor = inline | threads`, `graceful_shutdown_timeout_s = 20`,
+/// `health_check_period_s = 10`, `health_check_timeout_s = 30`. On the `impl`: no options;
+/// `new` (sync or async, may return `Result<Self, E>`) is the constructor `bind(...)` calls
+/// once per replica, and every `fn(&self, ...)`, async or sync, becomes a method handles
+/// can call. Sync methods, or asking for CPUs or GPUs, put the replicas on threads of
+/// their own. `check_health(&self)` and `shutdown(&self)` are called by the runtime, not
+/// by handles. A parameter of type `ReplicaContext` (or `&ReplicaContext`) in `new` or a
+/// method is filled in by the runtime.
 ///
 /// See the `serve-runtime` crate docs for a full example.
 #[proc_macro_attribute]

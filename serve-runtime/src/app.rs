@@ -39,7 +39,7 @@ pub struct App {
     grace_period: Duration,
     limits: Limits,
     admin_addr: Option<SocketAddr>,
-    start: StartOptions,
+    pub(crate) start: StartOptions,
 }
 
 impl Default for App {

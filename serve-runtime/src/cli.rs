@@ -45,10 +45,26 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one)
     #[arg(long, short, default_value_t = 8000)]
     port: u16,
-    /// Serve /-/healthz and /-/routes on 127.0.0.1 at this port instead of on the main
-    /// listener (they move to a free loopback port anyway when --host is not loopback)
+    /// Serve /-/healthz, /-/routes and /-/status on 127.0.0.1 at this port instead of on
+    /// the main listener (they move to a free loopback port anyway when --host is not
+    /// loopback)
     #[arg(long)]
     admin_port: Option<u16>,
+    /// CPUs replicas may reserve [default: what the OS allows this process, cgroup quotas
+    /// and CPU affinity included]
+    #[arg(long, value_parser = non_negative)]
+    num_cpus: Option<f64>,
+    /// GPUs replicas may reserve [default: as CUDA_VISIBLE_DEVICES lists them, or as the
+    /// NVIDIA driver reports them]
+    #[arg(long)]
+    num_gpus: Option<u32>,
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("expected a number of CPUs, 0 or more (such as 4 or 1.5), not `{text}`")),
+    }
 }
 
 impl App {
@@ -133,10 +149,22 @@ impl App {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
         registry::check_unique_names()?;
-        let app = match args.admin_port {
+        let mut app = match args.admin_port {
             Some(port) => self.admin_addr((std::net::Ipv4Addr::LOCALHOST, port).into()),
             None => self,
         };
+        if let Some(cpus) = args.num_cpus {
+            app.start.resources = app.start.resources.with_num_cpus(cpus);
+        }
+        if let Some(gpus) = args.num_gpus {
+            app.start.resources = app.start.resources.with_num_gpus(gpus);
+        }
+        let resources = &app.start.resources;
+        tracing::info!(
+            "placing replicas on {} CPUs and {} GPUs",
+            resources.num_cpus(),
+            resources.num_gpus()
+        );
         let server = app.bind((args.host.as_str(), args.port)).await?;
         let routes: Vec<String> = server
             .routes()
