@@ -593,6 +593,37 @@ async fn shutdown_lets_calls_finish_then_runs_the_hook() {
     assert_eq!(status.deployment("Draining").unwrap().target_replicas, 0);
 }
 
+#[deployment(num_cpus = 0.25)]
+struct Stuck;
+
+#[deployment]
+impl Stuck {
+    fn new() -> Self {
+        std::thread::sleep(Duration::from_secs(2));
+        Stuck
+    }
+
+    fn run(&self, x: u32) -> u32 {
+        x
+    }
+}
+
+#[graph]
+async fn stuck(x: u32) -> u32 {
+    let s = Stuck::bind();
+    s.run(x)
+}
+
+#[tokio::test]
+async fn a_constructor_past_its_timeout_fails_the_start() {
+    let options = StartOptions::default().constructor_timeout(Duration::from_millis(100));
+    let err = bounded(serve_runtime::start_with(stuck, options)).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "deployment `Stuck` failed to start (replica 0): the constructor did not finish within 100ms"
+    );
+}
+
 // ---- placement -------------------------------------------------------------------------
 
 static GPUS_GIVEN: Mutex<Vec<Vec<u32>>> = Mutex::new(Vec::new());
