@@ -17,13 +17,12 @@ use crate::control::placement::{Placement, Resources};
 use crate::control::status::GraphStatus;
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
-use crate::ingress::{self, Route, Routers};
+use crate::ingress::{self, Route, RouteSettings, Routers};
 use crate::server::{self, Limits};
 use crate::spec::GraphSpec;
 
 type StartRoute = Box<
-    dyn FnOnce(Placement, Duration) -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>>
-        + Send,
+    dyn FnOnce(RouteSettings) -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>> + Send,
 >;
 
 struct Entry {
@@ -40,6 +39,7 @@ pub struct App {
     limits: Limits,
     admin_addr: Option<SocketAddr>,
     pub(crate) start: StartOptions,
+    body_read_timeout: Duration,
 }
 
 impl Default for App {
@@ -50,6 +50,7 @@ impl Default for App {
             limits: Limits::default(),
             admin_addr: None,
             start: StartOptions::default(),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -67,9 +68,7 @@ impl App {
     {
         self.entries.push(Entry {
             spec: <R::Graph as Graph>::spec,
-            start: Box::new(|placement, timeout| {
-                Box::pin(ingress::route_for::<R::Graph>(placement, timeout))
-            }),
+            start: Box::new(|settings| Box::pin(ingress::route_for::<R::Graph>(settings))),
         });
         self
     }
@@ -102,6 +101,14 @@ impl App {
         self
     }
 
+    /// How long a client may take to send a request's body (default 10 s, and never more
+    /// than the graph's `request_timeout_ms`); a slower one gets 408. The body is read
+    /// before the request takes any of the graph's capacity, so slow clients hold none.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
     /// How many connections are served at once (default 10 000); more wait to be accepted.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.max_connections = max.max(1);
@@ -120,11 +127,14 @@ impl App {
     }
 
     async fn start(self) -> Result<Routers, Error> {
-        let placement = Placement::new(self.start.resources);
+        let settings = RouteSettings {
+            placement: Placement::new(self.start.resources),
+            constructor_timeout: self.start.constructor_timeout,
+            body_read_timeout: self.body_read_timeout,
+        };
         let mut routes = Vec::with_capacity(self.entries.len());
         for entry in self.entries {
-            let timeout = self.start.constructor_timeout;
-            routes.push((entry.start)(placement.clone(), timeout).await?);
+            routes.push((entry.start)(settings.clone()).await?);
         }
         ingress::routers(routes)
     }

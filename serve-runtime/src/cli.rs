@@ -63,7 +63,9 @@ struct ServeArgs {
 fn non_negative(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
-        _ => Err(format!("expected a number of CPUs, 0 or more (such as 4 or 1.5), not `{text}`")),
+        _ => Err(format!(
+            "expected a number of CPUs, 0 or more (such as 4 or 1.5), not `{text}`"
+        )),
     }
 }
 

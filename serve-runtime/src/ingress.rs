@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -13,6 +14,7 @@ use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
+use tokio::time::{Instant, timeout_at};
 
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
@@ -32,24 +34,31 @@ struct GraphState<G: Graph> {
     handle: GraphHandle<G>,
     driver: ReplicaSet<()>,
     body_limit: usize,
-    request_timeout: std::time::Duration,
+    body_read_timeout: Duration,
+    request_timeout: Duration,
+}
+
+/// What every graph of an app is started and served with.
+#[derive(Clone)]
+pub(crate) struct RouteSettings {
+    pub(crate) placement: Placement,
+    pub(crate) constructor_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
 }
 
 /// Starts a graph and wraps it in its HTTP handler.
-pub(crate) async fn route_for<G: Graph>(
-    placement: Placement,
-    constructor_timeout: std::time::Duration,
-) -> Result<Route, Error>
+pub(crate) async fn route_for<G: Graph>(settings: RouteSettings) -> Result<Route, Error>
 where
     G::Output: Serialize,
 {
     let ingress = G::ingress();
-    let handle = start_graph::<G>(&placement, constructor_timeout).await?;
+    let handle = start_graph::<G>(&settings.placement, settings.constructor_timeout).await?;
     let instance = Arc::clone(handle.instance());
     let state = Arc::new(GraphState {
         handle,
         driver: ReplicaSet::fixed(format!("{} (ingress)", G::NAME), &ingress.driver, || ()),
         body_limit: ingress.body_limit,
+        body_read_timeout: settings.body_read_timeout,
         request_timeout: ingress.request_timeout,
     });
     let service = post(move |request: Request| async move { serve_request(&state, request).await })
@@ -161,15 +170,26 @@ async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Res
 where
     G::Output: Serialize,
 {
-    // Holding a driver slot for the whole request bounds how many requests are in the graph.
-    let _slot = match state.driver.acquire().await {
-        Ok(slot) => slot,
-        Err(e) => return error_response(e.status(), e.code(), &e.to_string(), None),
-    };
+    // The request's whole life (body, queueing, graph) is bounded by its timeout; the body
+    // is read first, under its own deadline, so a slow client holds no graph capacity.
+    let deadline = Instant::now() + state.request_timeout;
     let (parts, body) = request.into_parts();
-    let body = match read_body(&parts.headers, body, state.body_limit).await {
-        Ok(body) => body,
-        Err(response) => return *response,
+    let body_timeout = state.body_read_timeout.min(state.request_timeout);
+    let reading = read_body(&parts.headers, body, state.body_limit);
+    let body = match tokio::time::timeout(body_timeout, reading).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return *response,
+        Err(_) => {
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                &format!(
+                    "the request body did not arrive within {} ms",
+                    body_timeout.as_millis()
+                ),
+                None,
+            );
+        }
     };
     let input = match G::adapt(http::Request::from_parts(parts, body)).await {
         Ok(input) => input,
@@ -179,8 +199,13 @@ where
     };
     // Dropping the graph's future on timeout drops every node future still running for
     // this request: their work is cancelled, their replica slots given back.
-    let Ok(result) = tokio::time::timeout(state.request_timeout, state.handle.call(input)).await
-    else {
+    let answered = timeout_at(deadline, async {
+        // Holding a driver slot for the rest of the request bounds how many requests are
+        // in the graph.
+        let _slot = state.driver.acquire().await?;
+        state.handle.call(input).await
+    });
+    let Ok(result) = answered.await else {
         tracing::warn!(graph = G::NAME, timeout = ?state.request_timeout, "request timed out");
         return error_response(
             StatusCode::GATEWAY_TIMEOUT,

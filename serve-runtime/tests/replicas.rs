@@ -617,7 +617,9 @@ async fn stuck(x: u32) -> u32 {
 #[tokio::test]
 async fn a_constructor_past_its_timeout_fails_the_start() {
     let options = StartOptions::default().constructor_timeout(Duration::from_millis(100));
-    let err = bounded(serve_runtime::start_with(stuck, options)).await.unwrap_err();
+    let err = bounded(serve_runtime::start_with(stuck, options))
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "deployment `Stuck` failed to start (replica 0): the constructor did not finish within 100ms"
