@@ -348,13 +348,21 @@ fn the_binary_refuses_a_graph_that_does_not_fit_the_cpus_it_is_given() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("graph `content_understanding` does not fit on this machine (0.5 CPUs, 0 GPUs)"),
+        stderr.contains(
+            "graph `content_understanding` does not fit on this machine (0.5 CPUs, 0 GPUs)"
+        ),
         "{stderr}"
     );
     // Integrity and General each reserve half a CPU for their thread replica.
-    assert!(stderr.contains("Integrity") && stderr.contains("General"), "{stderr}");
+    assert!(
+        stderr.contains("Integrity") && stderr.contains("General"),
+        "{stderr}"
+    );
     assert!(stderr.contains("needs 1 CPUs"), "{stderr}");
-    assert!(!stderr.contains("Downloader"), "inline deployments reserve nothing: {stderr}");
+    assert!(
+        !stderr.contains("Downloader"),
+        "inline deployments reserve nothing: {stderr}"
+    );
 }
 
 #[test]
