@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::control::GraphInstance;
 use crate::control::StartOptions;
 use crate::control::placement::{Placement, Resources};
-use crate::control::status::GraphStatus;
+use crate::control::status::{GraphStatus, ReplicaState};
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::{self, Route, RouteSettings, Routers};
@@ -242,33 +242,48 @@ impl Server {
     /// Stops accepting connections and waits for in-flight requests to finish, up to the
     /// app's grace period; past it, the remaining connections are closed. Then every
     /// replica is drained and its `shutdown` hook runs, within what is left of the grace
-    /// period.
+    /// period. Fails with [`Error::Shutdown`] when anything was cut off at the end of it
+    /// (replicas stuck in blocking calls are abandoned, not waited for).
     pub async fn shutdown(self) -> Result<(), Error> {
         let _ = self.stop.send(true);
         let grace_period = self.grace_period;
         let deadline = tokio::time::Instant::now() + grace_period;
         let instances = Arc::clone(&self.instances);
         let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
+        let mut overran = Vec::new();
         let served = match tokio::time::timeout(grace_period, self.wait()).await {
             Ok(result) => result,
             Err(_) => {
-                tracing::warn!(
-                    ?grace_period,
-                    "in-flight requests outlived the grace period; closing them"
-                );
                 aborts.iter().for_each(tokio::task::AbortHandle::abort);
+                overran.push("requests still in flight were cut off".to_owned());
                 Ok(())
             }
         };
         let stops =
             futures_util::future::join_all(instances.iter().map(|i| i.controller.shutdown()));
         if tokio::time::timeout_at(deadline, stops).await.is_err() {
-            tracing::warn!(
-                ?grace_period,
-                "replicas were still stopping at the end of the grace period"
-            );
+            let draining: Vec<String> = instances
+                .iter()
+                .map(|i| i.controller.status())
+                .flat_map(|graph| graph.deployments)
+                .filter(|d| d.count(ReplicaState::Draining) > 0)
+                .map(|d| format!("`{}`", d.name))
+                .collect();
+            overran.push(format!(
+                "replicas of {} were still running calls and were abandoned",
+                draining.join(", ")
+            ));
         }
-        served
+        served?;
+        if overran.is_empty() {
+            return Ok(());
+        }
+        let message = format!(
+            "shutdown took longer than the {grace_period:?} grace period: {}",
+            overran.join("; ")
+        );
+        tracing::warn!("{message}");
+        Err(Error::Shutdown(message))
     }
 
     /// Waits until the server stops.

@@ -63,6 +63,12 @@ pub trait Deployment: Sized + Send + Sync + 'static {
     /// The names of the methods a handle can call.
     const METHODS: &'static [&'static str];
 
+    /// Whether the impl has a `check_health` of its own. Without one nothing is run on the
+    /// replica to check it: a replica busy in long blocking work is not replaced (its
+    /// thread could not be reclaimed), it shows as stalled instead.
+    #[doc(hidden)]
+    const HAS_CHECK_HEALTH: bool = false;
+
     /// The deployment's own `check_health`, if its impl has one.
     #[doc(hidden)]
     fn __serve_check_health(&self) -> impl Future<Output = Result<(), BoxError>> + Send {

@@ -50,6 +50,10 @@ pub enum Error {
     /// The application was put together wrongly (duplicate route prefix, unknown graph...).
     #[error("{0}")]
     Config(String),
+    /// Shutting down took longer than the grace period; what was still running was cut
+    /// off or abandoned.
+    #[error("{0}")]
+    Shutdown(String),
     /// Binding or serving the HTTP listener failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -78,6 +82,7 @@ impl Error {
             Error::Overloaded { .. } => "overloaded",
             Error::Start { .. } => "start_failed",
             Error::Config(_) => "config",
+            Error::Shutdown(_) => "shutdown",
             Error::Io(_) => "io",
         }
     }

@@ -140,8 +140,9 @@ pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
     })
 }
 
-/// 200 while every deployment of every graph has a replica taking calls; 503 naming those
-/// that have none (starting, failed, or being replaced).
+/// 200 while every deployment of every graph has a replica taking calls and making
+/// progress; 503 naming those that have none (starting, failed, being replaced, or every
+/// replica stalled).
 fn healthz(instances: &[Arc<GraphInstance>]) -> Response {
     let not_ready: Vec<String> = instances
         .iter()
@@ -160,7 +161,7 @@ fn healthz(instances: &[Arc<GraphInstance>]) -> Response {
     }
     let body = serde_json::json!({
         "status": "unavailable",
-        "error": format!("no replica is running for {}", not_ready.join(", ")),
+        "error": format!("no replica is running and making progress for {}", not_ready.join(", ")),
         "not_ready": not_ready,
     });
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()

@@ -1,7 +1,7 @@
 //! One replica: an instance of a deployment, the calls it is serving, and where they run.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -24,7 +24,9 @@ pub(crate) struct SetShared {
 
 pub(crate) struct Replica<D> {
     instance: D,
-    ongoing: AtomicU32,
+    /// Calls in flight in the low 32 bits, calls finished in the high 32 (wrapping): one
+    /// atomic operation gives a slot back and counts the progress.
+    calls: AtomicU64,
     panics: AtomicU32,
     pub(crate) shared: Arc<SetShared>,
     pub(crate) context: ReplicaContext,
@@ -40,7 +42,7 @@ impl<D> Replica<D> {
     ) -> Self {
         Self {
             instance,
-            ongoing: AtomicU32::new(0),
+            calls: AtomicU64::new(0),
             panics: AtomicU32::new(0),
             shared,
             context,
@@ -57,20 +59,28 @@ impl<D> Replica<D> {
     }
 
     pub(crate) fn ongoing(&self) -> u32 {
-        self.ongoing.load(Ordering::Relaxed)
+        self.calls.load(Ordering::Relaxed) as u32
+    }
+
+    /// How many calls have finished, wrapping at `u32::MAX`: compared between two
+    /// moments, it tells whether the replica is making progress.
+    pub(crate) fn finished(&self) -> u32 {
+        (self.calls.load(Ordering::Relaxed) >> 32) as u32
     }
 
     /// Takes one of the replica's `limit` slots, if one is free.
     pub(crate) fn try_reserve(&self, limit: u32) -> bool {
-        self.ongoing
+        self.calls
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < limit).then_some(n + 1)
+                ((n as u32) < limit).then_some(n + 1)
             })
             .is_ok()
     }
 
     pub(crate) fn release(&self) {
-        self.ongoing.fetch_sub(1, Ordering::AcqRel);
+        // One less in flight, one more finished; a finished count that wraps past the top
+        // bit is dropped by the addition.
+        self.calls.fetch_add((1 << 32) - 1, Ordering::AcqRel);
         if self.shared.queued.load(Ordering::Acquire) > 0 {
             self.shared.freed.notify_one();
         }

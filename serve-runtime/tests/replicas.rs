@@ -626,6 +626,75 @@ async fn a_constructor_past_its_timeout_fails_the_start() {
     );
 }
 
+static WEDGE_RUNNING: AtomicUsize = AtomicUsize::new(0);
+static UNWEDGE: AtomicBool = AtomicBool::new(false);
+
+/// Stuck in blocking work, as a read from a pipe that never ends would be.
+#[deployment(
+    num_cpus = 0.25,
+    max_ongoing_requests = 1,
+    health_check_period_s = 0.05,
+    health_check_timeout_s = 0.3,
+    graceful_shutdown_timeout_s = 0.1
+)]
+#[derive(Default)]
+struct Wedged;
+
+#[deployment]
+impl Wedged {
+    fn run(&self, x: u32) -> u32 {
+        WEDGE_RUNNING.fetch_add(1, Ordering::SeqCst);
+        while !UNWEDGE.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        WEDGE_RUNNING.fetch_sub(1, Ordering::SeqCst);
+        x
+    }
+}
+
+#[graph(route_prefix = "/wedged")]
+async fn wedged(x: u32) -> u32 {
+    let w = Wedged::bind();
+    w.run(x)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_deployment_is_not_ready_and_does_not_hold_up_shutdown() {
+    let server = App::new()
+        .graph(wedged)
+        .grace_period(Duration::from_millis(500))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let (status, _) = http(addr, "GET", "/-/healthz", "").await;
+    assert_eq!(status, 200, "ready before anything is stuck");
+    let stuck = tokio::spawn(http(addr, "POST", "/wedged", "{\"x\": 1}"));
+    eventually("the call is stuck", || {
+        WEDGE_RUNNING.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    eventually("the replica is seen as stalled", || {
+        server.status()[0].deployment("Wedged").unwrap().replicas[0].stalled
+    })
+    .await;
+    let (status, body) = http(addr, "GET", "/-/healthz", "").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["not_ready"], serde_json::json!(["wedged/Wedged"]));
+
+    let err = bounded(server.shutdown()).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Shutdown(_)), "{msg}");
+    assert!(msg.contains("grace period"), "{msg}");
+    assert!(
+        msg.contains("requests still in flight were cut off"),
+        "{msg}"
+    );
+    assert!(msg.contains("`Wedged`"), "{msg}");
+    UNWEDGE.store(true, Ordering::SeqCst);
+    let _ = stuck.await;
+}
+
 // ---- placement -------------------------------------------------------------------------
 
 static GPUS_GIVEN: Mutex<Vec<Vec<u32>>> = Mutex::new(Vec::new());

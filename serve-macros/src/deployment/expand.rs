@@ -230,6 +230,7 @@ pub fn hooks(
             _ => quote!({ #call; #private::Result::Ok(()) }),
         };
         quote! {
+            const HAS_CHECK_HEALTH: bool = true;
             fn __serve_check_health(&self) -> impl ::core::future::Future<Output = #private::Result<(), #private::BoxError>> + ::core::marker::Send {
                 async move { #body }
             }

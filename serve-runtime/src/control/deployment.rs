@@ -69,6 +69,25 @@ struct Record {
     state: ReplicaState,
     message: Option<String>,
     reservation: Option<Reservation>,
+    progress: Progress,
+}
+
+/// Whether a replica finishes calls: the finished count it had when last seen to move.
+#[derive(Clone, Copy)]
+struct Progress {
+    finished: u32,
+    since: Instant,
+    stalled: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            finished: 0,
+            since: Instant::now(),
+            stalled: false,
+        }
+    }
 }
 
 impl<D: Deployment> ManagedDeployment<D> {
@@ -136,6 +155,7 @@ impl<D: Deployment> ManagedDeployment<D> {
                     state: ReplicaState::Starting,
                     message: None,
                     reservation: None,
+                    progress: Progress::new(),
                 });
                 id
             })
@@ -341,13 +361,42 @@ impl<D: Deployment> ManagedDeployment<D> {
         );
     }
 
+    /// Notes which replicas have calls in flight but finished none for a whole health
+    /// check timeout: such a replica is stalled (stuck in blocking work, say), and a
+    /// deployment whose every replica is stalled is not ready.
+    fn note_progress(&self, replicas: &[Arc<Replica<D>>]) {
+        let limit = Duration::from_secs_f64(self.options.health_check_timeout_s);
+        let now = Instant::now();
+        let mut state = self.state();
+        for replica in replicas {
+            let Some(record) = state.records.iter_mut().find(|r| r.id == replica.id()) else {
+                continue;
+            };
+            let finished = replica.finished();
+            let p = &mut record.progress;
+            if finished != p.finished || replica.ongoing() == 0 {
+                *p = Progress {
+                    finished,
+                    since: now,
+                    stalled: false,
+                };
+            } else {
+                p.stalled = now.duration_since(p.since) >= limit;
+            }
+        }
+    }
+
     /// Checks every running replica; unhealthy ones leave routing and are replaced.
     async fn check_health(self: &Arc<Self>) {
         let limit = Duration::from_secs_f64(self.options.health_check_timeout_s);
         let replicas = self.set.replicas();
+        self.note_progress(&replicas);
         let checks = replicas.iter().map(|replica| async move {
             if let Some(why) = replica.failure() {
                 return Err(why);
+            }
+            if !D::HAS_CHECK_HEALTH {
+                return Ok(());
             }
             let check = {
                 let replica = Arc::clone(replica);
@@ -429,6 +478,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                         .iter()
                         .find(|(id, _)| *id == r.id)
                         .map_or(0, |o| o.1),
+                    stalled: r.state == ReplicaState::Running && r.progress.stalled,
                     message: r.message.clone(),
                 })
                 .collect(),

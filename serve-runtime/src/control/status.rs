@@ -30,6 +30,9 @@ pub struct ReplicaStatus {
     pub state: ReplicaState,
     /// Calls running on it now.
     pub ongoing: u32,
+    /// True when it had calls in flight but finished none for a whole
+    /// `health_check_timeout_s` (checked every `health_check_period_s`): it is stuck.
+    pub stalled: bool,
     /// Why it failed or stopped, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -61,9 +64,11 @@ impl DeploymentStatus {
         self.replicas.iter().filter(|r| r.state == state).count()
     }
 
-    /// True while at least one replica takes calls.
+    /// True while at least one replica takes calls and is not stalled.
     pub fn is_ready(&self) -> bool {
-        self.count(ReplicaState::Running) > 0
+        self.replicas
+            .iter()
+            .any(|r| r.state == ReplicaState::Running && !r.stalled)
     }
 }
 
@@ -83,7 +88,7 @@ impl GraphStatus {
         self.deployments.iter().find(|d| d.name == name)
     }
 
-    /// True while every deployment has a replica that takes calls.
+    /// True while every deployment has a replica that takes calls and is not stalled.
     pub fn is_ready(&self) -> bool {
         self.deployments.iter().all(DeploymentStatus::is_ready)
     }
