@@ -32,11 +32,13 @@ impl AdapterError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
     }
 
-    /// Any 4xx status with a message.
+    /// Any 4xx status with a message. A message longer than
+    /// [`MAX_ERROR_MESSAGE`](crate::MAX_ERROR_MESSAGE) is cut, so that an error never
+    /// echoes back more than an excerpt of what the client sent.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
+            message: crate::error::excerpt(message.into(), crate::error::MAX_ERROR_MESSAGE),
         }
     }
 
@@ -60,7 +62,9 @@ pub fn json_request<T: DeserializeOwned>(
     fields: &[&str],
 ) -> Result<T, AdapterError> {
     check_json_content_type(request)?;
+    // RFC 8259 lets a parser ignore a byte order mark, and some clients send one.
     let body = request.body();
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let expected = || {
         let list: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
         format!(
@@ -221,6 +225,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message().starts_with("malformed JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let r = req(
+            Some("application/json"),
+            "\u{FEFF}{\"image_url\":\"a\",\"category\":\"b\"}",
+        );
+        let input: Input = json_request(&r, FIELDS).unwrap();
+        assert_eq!(input.category, "b");
+    }
+
+    #[test]
+    fn long_input_is_not_echoed_back() {
+        let long = "x".repeat(100_000);
+        let r = req(
+            Some("application/json"),
+            &format!(r#"{{"image_url":"a","category":{{"{long}":1}}}}"#),
+        );
+        let err = json_request::<Input>(&r, FIELDS).unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("field `category`: invalid type: map"),
+            "{err}"
+        );
+        let r = req(
+            Some("application/json"),
+            &format!(r#"{{"image_url":"a","{long}":1}}"#),
+        );
+        let err = json_request::<Input>(&r, FIELDS).unwrap_err();
+        assert!(err.message().starts_with("field `xxx"), "{err}");
+        assert!(
+            err.message().len() <= crate::error::MAX_ERROR_MESSAGE + 3,
+            "{}",
+            err.message().len()
+        );
+        assert!(err.message().ends_with('…'), "{err}");
     }
 
     #[test]

@@ -115,6 +115,23 @@ pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The longest error message a client is sent, in bytes: messages can quote input, and
+/// an error must not echo back a whole large request.
+pub const MAX_ERROR_MESSAGE: usize = 300;
+
+/// `text` cut to at most `max` bytes (on a character boundary), with `…` where it was cut.
+pub(crate) fn excerpt(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// Turns a panic payload into the text it carried.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {

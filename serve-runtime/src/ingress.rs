@@ -18,7 +18,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
-use crate::error::Error;
+use crate::error::{Error, MAX_ERROR_MESSAGE};
 use crate::graph::Graph;
 use crate::router::ReplicaSet;
 
@@ -319,8 +319,9 @@ pub(crate) fn error_response(
     message: &str,
     deployment: Option<&str>,
 ) -> Response {
+    let message = crate::error::excerpt(message.to_owned(), MAX_ERROR_MESSAGE);
     let body = ErrorBody {
-        error: message,
+        error: &message,
         code,
         deployment,
     };

@@ -72,7 +72,7 @@ pub use control::placement::Resources;
 pub use control::status::{DeploymentStatus, GraphStatus, ReplicaState, ReplicaStatus};
 pub use control::{GraphHandle, StartOptions, start, start_with};
 pub use deployment::{Client, Deployment, DeploymentKind};
-pub use error::{BoxError, Error};
+pub use error::{BoxError, Error, MAX_ERROR_MESSAGE};
 pub use graph::{Graph, IntoGraph};
 pub use handle::Handle;
 pub use options::{DeploymentOptions, Executor};
