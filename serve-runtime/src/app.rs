@@ -18,7 +18,7 @@ use crate::control::status::{GraphStatus, ReplicaState};
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::{self, Route, RouteSettings, Routers};
-use crate::server::{self, Limits};
+use crate::server::{self, HttpLimits};
 use crate::spec::GraphSpec;
 
 type StartRoute = Box<
@@ -36,10 +36,9 @@ struct Entry {
 pub struct App {
     entries: Vec<Entry>,
     grace_period: Duration,
-    limits: Limits,
+    limits: HttpLimits,
     admin_addr: Option<SocketAddr>,
     pub(crate) start: StartOptions,
-    body_read_timeout: Duration,
 }
 
 impl Default for App {
@@ -47,10 +46,9 @@ impl Default for App {
         Self {
             entries: Vec::new(),
             grace_period: Duration::from_secs(30),
-            limits: Limits::default(),
+            limits: HttpLimits::default(),
             admin_addr: None,
             start: StartOptions::default(),
-            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -105,7 +103,7 @@ impl App {
     /// than the graph's `request_timeout_ms`); a slower one gets 408. The body is read
     /// before the request takes any of the graph's capacity, so slow clients hold none.
     pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
-        self.body_read_timeout = timeout;
+        self.limits.body_read_timeout = timeout;
         self
     }
 
@@ -113,6 +111,11 @@ impl App {
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.max_connections = max.max(1);
         self
+    }
+
+    /// The connection limits the app will serve with.
+    pub fn http_limits(&self) -> HttpLimits {
+        self.limits
     }
 
     /// The topology of every graph, in the order they were added.
@@ -130,7 +133,7 @@ impl App {
         let settings = RouteSettings {
             placement: Placement::new(self.start.resources),
             constructor_timeout: self.start.constructor_timeout,
-            body_read_timeout: self.body_read_timeout,
+            body_read_timeout: self.limits.body_read_timeout,
         };
         let mut routes = Vec::with_capacity(self.entries.len());
         for entry in self.entries {

@@ -78,6 +78,7 @@ pub use handle::Handle;
 pub use options::{DeploymentOptions, Executor};
 pub use render::Format;
 pub use serve_macros::{deployment, graph};
+pub use server::HttpLimits;
 pub use spec::{
     ArgSpec, DeploymentSpec, Edge, GraphSpec, IngressOptions, InputSpec, NodeSpec, OutputSpec,
 };

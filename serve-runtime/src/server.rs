@@ -11,20 +11,29 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-/// Connection limits.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
+/// The limits that keep slow or idle clients from holding the server: what an [`App`]
+/// serves with ([`App::http_limits`]).
+///
+/// [`App`]: crate::App
+/// [`App::http_limits`]: crate::App::http_limits
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpLimits {
     /// A client must send a request's whole head within this time, or be disconnected;
     /// this also closes connections that open and never send.
-    pub(crate) header_read_timeout: Duration,
+    pub header_read_timeout: Duration,
+    /// A client must send a request's whole body within this time (and within the graph's
+    /// `request_timeout_ms`), or get 408.
+    pub body_read_timeout: Duration,
     /// Connections served at once; past it, new ones wait in the kernel's backlog.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
 }
 
-impl Default for Limits {
+impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
         }
     }
@@ -35,7 +44,7 @@ impl Default for Limits {
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    limits: Limits,
+    limits: HttpLimits,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let stopped = async move {

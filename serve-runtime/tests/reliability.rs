@@ -11,9 +11,11 @@ use tokio::net::TcpStream;
 
 // ---- graphs ------------------------------------------------------------------------------
 
+/// Admits 2 running + 2 queued; each call takes long enough that every request of a burst
+/// arrives while the first ones still hold their slots.
 #[deployment(max_ongoing_requests = 2, max_queued_requests = 2)]
 async fn slow_double(x: u64) -> u64 {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     x * 2
 }
 
@@ -76,6 +78,16 @@ async fn abandoning(ms: u64) -> u64 {
 }
 
 #[deployment]
+async fn shout(text: String) -> String {
+    text.to_uppercase()
+}
+
+#[graph(route_prefix = "/shout")]
+async fn shouting(text: String) -> String {
+    shout(text)
+}
+
+#[deployment]
 async fn fragile(x: u64) -> u64 {
     assert!(x != 13, "cannot take 13");
     x
@@ -106,6 +118,7 @@ async fn serve() -> Server {
         .graph(sleeping)
         .graph(fragility)
         .graph(abandoning)
+        .graph(shouting)
         .bind("127.0.0.1:0")
         .await
         .unwrap()
@@ -113,20 +126,40 @@ async fn serve() -> Server {
 
 // ---- raw client -------------------------------------------------------------------------
 
-async fn exchange(addr: SocketAddr, raw: Vec<u8>) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.write_all(&raw).await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends `raw` and reads the whole reply (the server closes the connection); every step is
+/// bounded in time.
+async fn exchange_full(addr: SocketAddr, raw: Vec<u8>) -> std::io::Result<Reply> {
+    let bound =
+        |what: &'static str| move |_| std::io::Error::new(std::io::ErrorKind::TimedOut, what);
+    let limit = Duration::from_secs(10);
+    let mut s = tokio::time::timeout(limit, TcpStream::connect(addr))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 10 s"))??;
+        .map_err(bound("no connection in 10 s"))??;
+    tokio::time::timeout(limit, s.write_all(&raw))
+        .await
+        .map_err(bound("could not send in 10 s"))??;
+    let mut buf = Vec::new();
+    tokio::time::timeout(limit, s.read_to_end(&mut buf))
+        .await
+        .map_err(bound("no answer in 10 s"))??;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok(Reply {
+        status,
+        head: head.to_ascii_lowercase(),
+        body: body.to_owned(),
+    })
+}
+
+async fn exchange(addr: SocketAddr, raw: Vec<u8>) -> std::io::Result<(u16, String)> {
+    exchange_full(addr, raw).await.map(|r| (r.status, r.body))
 }
 
 fn post(path: &str, body: &[u8]) -> Vec<u8> {
@@ -152,40 +185,57 @@ async fn wait_for(flag: impl Fn() -> bool) -> bool {
 // ---- tests ------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_times_capacity_gets_200_or_503_and_loses_nothing() {
+async fn four_times_capacity_admits_exactly_what_fits_and_refuses_the_rest_at_once() {
     let server = serve().await;
     let addr = server.local_addr();
-    // Capacity: 2 running + 2 queued. Send 16 at once.
-    let sent = 16u64;
+    // Capacity: 1 replica x 2 running + 2 queued. Send 16 at once.
+    let (capacity, sent) = (4, 16);
     let replies: Vec<_> = (0..sent)
         .map(|i| {
-            tokio::spawn(exchange(
-                addr,
-                post("/double", format!(r#"{{"x":{i}}}"#).as_bytes()),
-            ))
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                let reply =
+                    exchange_full(addr, post("/double", format!(r#"{{"x":{i}}}"#).as_bytes()))
+                        .await;
+                (reply, started.elapsed())
+            })
         })
         .collect();
-    let (mut ok, mut busy, mut other) = (0, 0, Vec::new());
+    let (mut ok, mut busy) = (0, 0);
     for (i, r) in replies.into_iter().enumerate() {
-        match r.await.unwrap() {
-            Ok((200, body)) => {
-                assert_eq!(body, (i * 2).to_string(), "a 200 carries the right answer");
+        let (reply, took) = r.await.unwrap();
+        let reply = reply.expect("every request is answered");
+        match reply.status {
+            200 => {
+                assert_eq!(
+                    reply.body,
+                    (i * 2).to_string(),
+                    "a 200 carries the right answer"
+                );
                 ok += 1;
             }
-            Ok((503, body)) => {
-                assert!(body.contains(r#""code":"overloaded""#), "{body}");
+            503 => {
+                assert!(
+                    reply.body.contains(r#""code":"overloaded""#),
+                    "{}",
+                    reply.body
+                );
+                assert!(reply.head.contains("\r\nretry-after: 1"), "{}", reply.head);
+                // An admitted call takes 1 s; a refusal does not wait for any of them.
+                assert!(
+                    took < Duration::from_millis(900),
+                    "refused only after {took:?}"
+                );
                 busy += 1;
             }
-            other_reply => other.push(format!("{other_reply:?}")),
+            other => panic!("only 200 or 503, got {other}: {}", reply.body),
         }
     }
-    assert!(
-        other.is_empty(),
-        "only 200 or 503, no connection errors or hangs: {other:?}"
+    assert_eq!(
+        ok, capacity,
+        "exactly max_ongoing_requests + max_queued_requests are served"
     );
-    assert_eq!(ok + busy, sent);
-    assert!(ok >= 4, "what fits is served ({ok} served)");
-    assert!(busy >= 1, "the rest is refused at once ({busy} refused)");
+    assert_eq!(busy, sent - capacity);
 }
 
 #[tokio::test]
@@ -251,14 +301,21 @@ async fn a_panic_is_a_500_and_the_server_keeps_serving() {
 async fn hostile_bodies_and_headers_get_4xx() {
     let server = serve().await;
     let addr = server.local_addr();
-    // Invalid UTF-8 inside a JSON string.
-    let (status, body) = exchange(addr, post("/fragile", b"{\"x\":\"\xff\xfe\"}"))
+    // Invalid UTF-8 inside a JSON string, for a parameter that is a string.
+    let (status, body) = exchange(addr, post("/shout", b"{\"text\":\"\xff\xfe\"}"))
         .await
         .unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.starts_with('{') && body.contains("bad_request"),
+        body.contains("the body is not valid UTF-8 (first bad byte at offset 9)"),
         "{body}"
+    );
+    // The same request, valid, is served: the 400 was about the bytes.
+    assert_eq!(
+        exchange(addr, post("/shout", br#"{"text":"ok"}"#))
+            .await
+            .unwrap(),
+        (200, r#""OK""#.to_owned())
     );
     // A thousand headers.
     let mut raw = String::from("POST /fragile HTTP/1.1\r\nhost: t\r\nconnection: close\r\n");
@@ -349,6 +406,78 @@ async fn a_client_sending_headers_byte_by_byte_is_cut_off() {
         "the connection was closed while the head trickled in"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
+    // The server itself is serving: only the trickling client was cut off.
+    assert_eq!(
+        exchange(server.local_addr(), post("/fragile", br#"{"x":3}"#))
+            .await
+            .unwrap(),
+        (200, "3".to_owned())
+    );
+}
+
+#[test]
+fn the_default_limits_are_as_documented() {
+    let limits = App::new().http_limits();
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(limits.body_read_timeout, Duration::from_secs(10));
+    assert_eq!(limits.max_connections, 10_000);
+}
+
+#[tokio::test]
+async fn past_max_connections_new_ones_wait_until_one_closes() {
+    let server = App::new()
+        .graph(fragility)
+        .max_connections(2)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    // Two connections that hold their places by sending half a head.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST /fragile HTTP/1.1\r\nhost: t\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = tokio::spawn(exchange(addr, post("/fragile", br#"{"x":4}"#)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection is not served while two are held"
+    );
+    drop(held.pop());
+    let answered = tokio::time::timeout(Duration::from_secs(10), third).await;
+    assert_eq!(
+        answered
+            .expect("served once a place was free")
+            .unwrap()
+            .unwrap(),
+        (200, "4".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_it_is_sent() {
+    let server = serve().await;
+    let mut s = TcpStream::connect(server.local_addr()).await.unwrap();
+    // Announces 10 MB (the limit is 2 MiB) and sends only the first bytes.
+    s.write_all(b"POST /fragile HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n{\"x\":")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("answered while the client is still sending")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(
+        reply.contains("larger than the limit of 2097152 bytes"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -357,6 +486,11 @@ async fn idle_connections_are_closed_and_do_not_block_others() {
     let addr = server.local_addr();
     let mut idle = Vec::new();
     // A thousand: each costs this process two descriptors (client and server side).
+    let limit = rlimit::increase_nofile_limit(2_300).unwrap();
+    assert!(
+        limit >= 2_100,
+        "the test needs 2,100 file descriptors, the hard limit is {limit}"
+    );
     for _ in 0..1000 {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
