@@ -58,6 +58,11 @@ struct ServeArgs {
     /// NVIDIA driver reports them]
     #[arg(long)]
     num_gpus: Option<u32>,
+    /// Seconds to let requests in flight finish, then drain replicas, after Ctrl-C or
+    /// SIGTERM; what is still running then is cut off and the exit status says so
+    /// [default: 30]
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative)]
+    grace_period: Option<f64>,
 }
 
 fn non_negative(text: &str) -> Result<f64, String> {
@@ -157,6 +162,9 @@ impl App {
         };
         if let Some(cpus) = args.num_cpus {
             app.start.resources = app.start.resources.with_num_cpus(cpus);
+        }
+        if let Some(seconds) = args.grace_period {
+            app = app.grace_period(std::time::Duration::from_secs_f64(seconds));
         }
         if let Some(gpus) = args.num_gpus {
             app.start.resources = app.start.resources.with_num_gpus(gpus);

@@ -8,6 +8,18 @@ use serve_runtime::{
     ArgSpec, DeploymentKind, Error, Executor, Handle, Resources, StartOptions, deployment, graph,
 };
 
+/// Every start and call in these tests is bounded in time: a lost wake-up fails the test
+/// instead of hanging the run.
+trait Bounded: Future + Sized {
+    async fn bounded(self) -> Self::Output {
+        tokio::time::timeout(Duration::from_secs(20), self)
+            .await
+            .expect("finished within 20 s")
+    }
+}
+
+impl<F: Future> Bounded for F {}
+
 // ---- chaining, fan-out, ensemble, constants -------------------------------------------
 
 #[deployment(num_replicas = 2, max_ongoing_requests = 8)]
@@ -83,14 +95,21 @@ async fn chain_fan_out_ensemble_and_constants() {
     let g = serve_runtime::start_with(words, with_a_gpu())
         .await
         .unwrap();
-    let out = g.call("The quick Brown foxes".to_owned()).await.unwrap();
+    let out = g
+        .call("The quick Brown foxes".to_owned())
+        .bounded()
+        .await
+        .unwrap();
     assert_eq!(out, "summary: 4 words, longest `foxes`");
 }
 
 #[tokio::test]
 async fn a_graph_that_does_not_fit_is_refused_with_its_demand() {
     let no_gpu = StartOptions::default().resources(Resources::new(2.0, 0));
-    let err = serve_runtime::start_with(words, no_gpu).await.unwrap_err();
+    let err = serve_runtime::start_with(words, no_gpu)
+        .bounded()
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.starts_with("graph `words` does not fit on this machine (2 CPUs, 0 GPUs)"),
@@ -112,7 +131,7 @@ async fn a_failing_method_names_its_deployment() {
     let g = serve_runtime::start_with(words, with_a_gpu())
         .await
         .unwrap();
-    let err = g.call("   ".to_owned()).await.unwrap_err();
+    let err = g.call("   ".to_owned()).bounded().await.unwrap_err();
     match &err {
         Error::Node {
             deployment,
@@ -279,13 +298,19 @@ async fn dispatch(text: String, how: String) -> String {
 
 #[tokio::test]
 async fn handles_dispatch_at_run_time() {
-    let g = serve_runtime::start(dispatch).await.unwrap();
+    let g = serve_runtime::start(dispatch).bounded().await.unwrap();
     assert_eq!(
-        g.call(("abc".into(), "upper".into())).await.unwrap(),
+        g.call(("abc".into(), "upper".into()))
+            .bounded()
+            .await
+            .unwrap(),
         "> ABC"
     );
     assert_eq!(
-        g.call(("abc".into(), "reverse".into())).await.unwrap(),
+        g.call(("abc".into(), "reverse".into()))
+            .bounded()
+            .await
+            .unwrap(),
         "> cba"
     );
     let spec = dispatch::spec();
@@ -325,9 +350,9 @@ async fn fan_out(x: u64) -> u64 {
 
 #[tokio::test(start_paused = true)]
 async fn three_slow_nodes_take_the_time_of_one() {
-    let g = serve_runtime::start(fan_out).await.unwrap();
+    let g = serve_runtime::start(fan_out).bounded().await.unwrap();
     let started = tokio::time::Instant::now();
-    assert_eq!(g.call(10).await.unwrap(), 36);
+    assert_eq!(g.call(10).bounded().await.unwrap(), 36);
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(200), "{took:?}");
     assert!(
@@ -368,7 +393,7 @@ async fn gate(ms: u64) -> usize {
 #[tokio::test(start_paused = true)]
 async fn replicas_are_built_once_spread_by_load_and_limited() {
     let before = BUILT.load(Ordering::SeqCst);
-    let g = serve_runtime::start(gate).await.unwrap();
+    let g = serve_runtime::start(gate).bounded().await.unwrap();
     assert_eq!(
         BUILT.load(Ordering::SeqCst) - before,
         4,
@@ -379,11 +404,11 @@ async fn replicas_are_built_once_spread_by_load_and_limited() {
     let calls: Vec<_> = (0..4)
         .map(|_| {
             let g = g.clone();
-            tokio::spawn(async move { g.call(100).await })
+            tokio::spawn(async move { g.call(100).bounded().await })
         })
         .collect();
     tokio::task::yield_now().await;
-    let refused = g.call(1).await.unwrap_err();
+    let refused = g.call(1).bounded().await.unwrap_err();
     assert!(
         matches!(&refused, Error::Overloaded { deployment } if deployment == "Gate"),
         "{refused:?}"
@@ -397,7 +422,7 @@ async fn replicas_are_built_once_spread_by_load_and_limited() {
     ids.dedup();
     assert_eq!(ids.len(), 4, "calls went to distinct replicas");
     // Slots are given back: the graph serves again.
-    g.call(1).await.unwrap();
+    g.call(1).bounded().await.unwrap();
 }
 
 #[deployment(max_ongoing_requests = 1, max_queued_requests = 10)]
@@ -419,12 +444,12 @@ async fn queued(ms: u64) -> u64 {
 
 #[tokio::test(start_paused = true)]
 async fn calls_wait_in_the_queue_for_a_free_slot() {
-    let g = serve_runtime::start(queued).await.unwrap();
+    let g = serve_runtime::start(queued).bounded().await.unwrap();
     let started = tokio::time::Instant::now();
     let calls: Vec<_> = (0..3)
         .map(|_| {
             let g = g.clone();
-            tokio::spawn(async move { g.call(100).await })
+            tokio::spawn(async move { g.call(100).bounded().await })
         })
         .collect();
     for c in calls {
@@ -454,7 +479,7 @@ async fn broken(x: u32) -> u32 {
 
 #[tokio::test]
 async fn a_failing_constructor_stops_start_up_naming_the_deployment() {
-    let err = serve_runtime::start(broken).await.unwrap_err();
+    let err = serve_runtime::start(broken).bounded().await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "deployment `Broken` failed to start (replica 0): cannot open weights at missing.bin"
@@ -480,13 +505,13 @@ async fn panicky(x: u32) -> u32 {
 
 #[tokio::test]
 async fn a_panic_fails_one_call_and_the_replica_keeps_serving() {
-    let g = serve_runtime::start(panicky).await.unwrap();
-    let err = g.call(13).await.unwrap_err();
+    let g = serve_runtime::start(panicky).bounded().await.unwrap();
+    let err = g.call(13).bounded().await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "deployment `Panicky` panicked in `run`: unlucky input 13"
     );
-    assert_eq!(g.call(2).await.unwrap(), 4);
+    assert_eq!(g.call(2).bounded().await.unwrap(), 4);
 }
 
 #[deployment]
@@ -509,7 +534,10 @@ async fn panic_in_new(_x: u32) -> u32 {
 
 #[tokio::test]
 async fn a_panicking_constructor_is_a_start_error() {
-    let err = serve_runtime::start(panic_in_new).await.unwrap_err();
+    let err = serve_runtime::start(panic_in_new)
+        .bounded()
+        .await
+        .unwrap_err();
     assert!(matches!(&err, Error::Start { deployment, .. } if deployment == "PanicInNew"));
     assert!(
         err.to_string()
@@ -556,8 +584,8 @@ async fn twice(x: u64) -> (u64, u64) {
 
 #[tokio::test]
 async fn one_type_bound_twice_is_two_deployments() {
-    let g = serve_runtime::start(twice).await.unwrap();
-    assert_eq!(g.call(5).await.unwrap(), (10, 15));
+    let g = serve_runtime::start(twice).bounded().await.unwrap();
+    assert_eq!(g.call(5).bounded().await.unwrap(), (10, 15));
     let names: Vec<_> = twice::spec()
         .deployments
         .into_iter()

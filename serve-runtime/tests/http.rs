@@ -101,8 +101,15 @@ struct Reply {
 }
 
 async fn send(addr: SocketAddr, raw: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(raw).await.unwrap();
+    let limit = Duration::from_secs(10);
+    let mut stream = tokio::time::timeout(limit, TcpStream::connect(addr))
+        .await
+        .expect("connected in time")
+        .unwrap();
+    tokio::time::timeout(limit, stream.write_all(raw))
+        .await
+        .expect("sent in time")
+        .unwrap();
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf))
         .await
