@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::{Json, Router, routing::post};
 use pipeline::classify::Label;
 use pipeline::classify::{Car, Fruit, General, Plant};
-use pipeline::download::Downloader;
+use pipeline::download::{Downloader, FileRoot, HostPolicy};
 use pipeline::integrity::Integrity;
 use pipeline::preprocess::Preprocessor;
 use pipeline::report::{Report, aggregate};
@@ -52,7 +52,7 @@ async fn classify(
         .run(request.image_url)
         .await
         .map_err(|e| fail(&e))?;
-    let image = m.preprocessor.process(bytes).await.map_err(|e| fail(&e))?;
+    let image = m.preprocessor.process(bytes).map_err(|e| fail(&e))?;
     let (mask, quality, label) = tokio::join!(
         m.segmentation.forward(image.clone()),
         m.integrity.forward(image.clone()),
@@ -65,7 +65,15 @@ async fn classify(
 async fn main() {
     let port = serve_bench::port_from_args();
     let models = Arc::new(Models {
-        downloader: Downloader::new(),
+        // The example's images, as its binary reads them (this crate's manifest is beside it).
+        downloader: Downloader::with_policy(
+            FileRoot::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/content_understanding/images"
+            ))
+            .expect("the example's images"),
+            HostPolicy::PublicOnly,
+        ),
         preprocessor: Preprocessor,
         segmentation: Segmentation::new("weights/seg.bin".into()),
         integrity: Integrity::new("weights/int.bin".into()),

@@ -102,9 +102,9 @@ impl Plant {
     }
 }
 
-/// The fallback for categories without a specialist. Half a CPU puts it on a thread of its
-/// own; on a machine with GPUs, `num_gpus = 0.5` would let two replicas share one.
-#[deployment(num_cpus = 0.5)]
+/// The fallback for categories without a specialist. A quarter of a CPU puts it on a thread
+/// of its own; on a machine with GPUs, `num_gpus = 0.5` would let two replicas share one.
+#[deployment(num_cpus = 0.25)]
 #[derive(Default)]
 pub struct General;
 

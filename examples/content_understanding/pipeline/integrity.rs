@@ -20,7 +20,7 @@ const SHARP_LAPLACIAN: f32 = 0.02;
 /// Stand-in for an image-quality network: sharpness from the mean absolute Laplacian of
 /// the luminance, the classic measure of focus. Like `Segmentation`, it records its
 /// `weights` path rather than opening it.
-#[deployment(num_cpus = 0.5)]
+#[deployment(num_cpus = 0.25)]
 pub struct Integrity {
     weights: String,
 }

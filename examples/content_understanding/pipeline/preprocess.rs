@@ -4,7 +4,7 @@ use std::io::Cursor;
 
 use bytes::Bytes;
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageError, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, Limits};
 use serve_runtime::deployment;
 
 use crate::pipeline::tensor::{ImageSize, Tensor};
@@ -12,76 +12,102 @@ use crate::pipeline::tensor::{ImageSize, Tensor};
 /// The side of the square the models take.
 pub const INPUT_SIDE: u32 = 224;
 
-/// The largest width or height decoded: a small file can claim a huge size, and decoding it
-/// would take gigabytes.
-const MAX_SIDE: u32 = 16_384;
+/// The most pixels decoded: 4096 x 4096, 16.8 megapixels. A 16 MP phone photo fits, and
+/// the models see 224 x 224, so more buys nothing; while a small file can claim any size
+/// (a 2 MB PNG can say 16384 x 16384, 268 MP, which would decode to gigabytes).
+pub const MAX_PIXELS: u64 = 4096 * 4096;
 
-/// The downloaded bytes are not an image we can read.
+/// The longest side decoded. The resize's scratch rows grow with the width, so this bounds
+/// them where the pixel budget alone would not (16.8 MP one pixel high).
+pub const MAX_SIDE: u32 = 8192;
+
+/// What the decoder may allocate (the image crate's `Limits::max_alloc`): the largest image
+/// within [`MAX_PIXELS`] at 8 bytes a pixel (16-bit RGBA PNG), 128 MiB.
+///
+/// Memory for one decode, at worst: the decoded image (128 MiB) and its 8-bit RGB copy
+/// (3 bytes a pixel, 48 MiB) are alive together while converting; then the copy and the
+/// resize's scratch rows (`MAX_SIDE` x 224 x 16 bytes, 28 MiB). A progressive JPEG's
+/// coefficients (at most 96 MiB), which `max_alloc` does not count, are freed with its
+/// decoder before the copy, and its decoded image is at most 48 MiB (8-bit RGB). So one
+/// decode takes about 180 MiB at worst (measured: 177.5 MiB for a 4096 x 4096 16-bit RGBA
+/// PNG), and the Preprocessor, two decodes at once, about 360 MiB (measured: 354 MiB with
+/// two such requests at once, 360 MiB with eight), besides the downloaded files waiting
+/// for it (each at most `MAX_DOWNLOAD_BYTES`).
+pub const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 8;
+
+/// The downloaded bytes are not an image we read.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot decode the {len} downloaded bytes as a PNG or JPEG image: {source}")]
-pub struct DecodeError {
-    len: usize,
-    source: ImageError,
+pub enum DecodeError {
+    #[error("cannot decode the {len} downloaded bytes as a PNG or JPEG image: {source}")]
+    Undecodable { len: usize, source: ImageError },
+    #[error(
+        "the image is {width} x {height} pixels, over the limit of {MAX_PIXELS} pixels and \
+         {MAX_SIDE} a side"
+    )]
+    TooLarge { width: u32, height: u32 },
 }
 
 /// Decodes PNG or JPEG, resizes to `INPUT_SIDE` x `INPUT_SIDE` and scales colours to
 /// `[0, 1]`. A real model would also normalise with its training mean and deviation; the
 /// stand-in models read plain colours.
-#[deployment]
+///
+/// Decoding and resizing are CPU work (milliseconds for a photo, more for the largest
+/// images), so `process` is a sync method on threads of the Preprocessor's own: two
+/// replicas of half a CPU each, a thread each, so at most two decodes run at once and
+/// memory stays within twice the bound above (with Integrity's and General's halves, the
+/// graph reserves 2 CPUs). `max_ongoing_requests = 1`: a replica takes a call only when its
+/// thread is free, and the others wait in the deployment's queue for whichever replica
+/// frees first rather than behind a slow decode.
+#[deployment(num_replicas = 2, num_cpus = 0.5, max_ongoing_requests = 1)]
 #[derive(Default)]
 pub struct Preprocessor;
 
 #[deployment]
 impl Preprocessor {
-    pub async fn process(&self, image: Bytes) -> Result<Tensor, DecodeError> {
-        // Decoding and resizing take milliseconds of CPU; on the blocking pool they do not
-        // hold up the async workers that move other requests' bytes.
-        let len = image.len();
-        blocking(move || to_tensor(&image))
-            .await
-            .map_err(|source| DecodeError { len, source })
+    pub fn process(&self, image: Bytes) -> Result<Tensor, DecodeError> {
+        let rgb = decode(&image)?.into_rgb8();
+        let original = ImageSize {
+            width: rgb.width(),
+            height: rgb.height(),
+        };
+        let small = imageops::resize(&rgb, INPUT_SIDE, INPUT_SIDE, FilterType::Triangle);
+        drop(rgb);
+        Ok(Tensor::from_fn(INPUT_SIDE, INPUT_SIDE, original, |x, y| {
+            small.get_pixel(x, y).0.map(|c| f32::from(c) / 255.0)
+        }))
     }
 }
 
-fn to_tensor(bytes: &[u8]) -> Result<Tensor, ImageError> {
-    let image = decode(bytes)?;
-    let original = ImageSize {
-        width: image.width(),
-        height: image.height(),
+/// Reads the header, refuses an image over the budget, and only then decodes it.
+fn decode(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
+    let undecodable = |source| DecodeError::Undecodable {
+        len: bytes.len(),
+        source,
     };
-    let rgb = imageops::resize(
-        &image.into_rgb8(),
-        INPUT_SIDE,
-        INPUT_SIDE,
-        FilterType::Triangle,
-    );
-    Ok(Tensor::from_fn(INPUT_SIDE, INPUT_SIDE, original, |x, y| {
-        rgb.get_pixel(x, y).0.map(|c| f32::from(c) / 255.0)
-    }))
-}
-
-fn decode(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| undecodable(ImageError::IoError(e)))?;
     let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    reader.decode()
-}
-
-/// Runs `work` on tokio's blocking pool. A panic there is resumed here, so the runtime
-/// reports it as this deployment's panic like any other.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(value) => value,
-        // Blocking tasks cannot be aborted, so the only other failure is the runtime
-        // shutting down, which would not be waiting on this request any more.
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    let decoder = reader.into_decoder().map_err(undecodable)?;
+    let (width, height) = decoder.dimensions();
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS
+        || width > MAX_SIDE
+        || height > MAX_SIDE
+        || decoder.total_bytes() > MAX_DECODE_BYTES
+    {
+        return Err(DecodeError::TooLarge { width, height });
     }
+    DynamicImage::from_decoder(decoder).map_err(undecodable)
 }
 
 #[cfg(test)]
 mod tests {
+    use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+    use image::{ExtendedColorType, ImageEncoder};
+
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
@@ -97,9 +123,19 @@ mod tests {
         out.into_inner()
     }
 
-    #[tokio::test]
-    async fn resizes_and_scales_keeping_the_original_size() {
-        let t = Preprocessor.process(png(100, 40).into()).await.unwrap();
+    /// A black greyscale PNG, quick to write at any size.
+    fn grey_png(width: u32, height: u32) -> Vec<u8> {
+        let pixels = vec![0; width as usize * height as usize];
+        let mut out = Vec::new();
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, PngFilter::NoFilter)
+            .write_image(&pixels, width, height, ExtendedColorType::L8)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn resizes_and_scales_keeping_the_original_size() {
+        let t = Preprocessor.process(png(100, 40).into()).unwrap();
         assert_eq!(
             t.original(),
             ImageSize {
@@ -115,11 +151,10 @@ mod tests {
         assert!((last[1] - 128.0 / 255.0).abs() < 1e-6, "{last:?}");
     }
 
-    #[tokio::test]
-    async fn undecodable_bytes_say_how_many_and_why() {
+    #[test]
+    fn undecodable_bytes_say_how_many_and_why() {
         let err = Preprocessor
             .process(Bytes::from_static(b"GIF89a not really"))
-            .await
             .unwrap_err();
         assert!(
             err.to_string()
@@ -128,12 +163,34 @@ mod tests {
         );
         let mut truncated = png(10, 10);
         truncated.truncate(truncated.len() / 2);
-        assert!(Preprocessor.process(truncated.into()).await.is_err());
+        assert!(Preprocessor.process(truncated.into()).is_err());
     }
 
     #[test]
-    fn oversized_images_are_refused() {
-        let err = to_tensor(&png(MAX_SIDE + 1, 1)).unwrap_err();
-        assert!(matches!(err, ImageError::Limits(_)), "{err}");
+    fn images_over_the_budget_are_refused_from_their_header() {
+        let just_over = MAX_PIXELS / u64::from(MAX_SIDE) + 1;
+        let cases = [
+            (MAX_SIDE + 1, 1),
+            (1, MAX_SIDE + 1),
+            (MAX_SIDE, just_over as u32),
+        ];
+        for (width, height) in cases {
+            let err = Preprocessor
+                .process(grey_png(width, height).into())
+                .unwrap_err();
+            assert!(
+                matches!(err, DecodeError::TooLarge { width: w, height: h } if (w, h) == (width, height)),
+                "{err}"
+            );
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "the image is {width} x {height} pixels, over the limit of 16777216 pixels"
+                )),
+                "{err}"
+            );
+        }
+        let at_limit = grey_png(MAX_SIDE, (MAX_PIXELS / u64::from(MAX_SIDE)) as u32);
+        let t = Preprocessor.process(at_limit.into()).unwrap();
+        assert_eq!((t.original().width, t.original().height), (8192, 2048));
     }
 }

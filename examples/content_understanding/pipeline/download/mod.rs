@@ -1,0 +1,251 @@
+//! The first node: fetching the image a request names.
+//!
+//! It accepts two kinds of URL, at most [`url::MAX_URL_BYTES`] long:
+//! - `file:///absolute/path`: a regular file of at most [`MAX_DOWNLOAD_BYTES`] inside the
+//!   file root, the folder `CONTENT_FILE_ROOT` names (by default the example's
+//!   `images/`); see [`files`].
+//! - `http://host[:port]/path`: HTTP/1 without TLS, from hosts on the public internet only
+//!   unless `CONTENT_ALLOW_PRIVATE_HOSTS=1`; see [`hosts`]. Redirects are not followed:
+//!   a 3xx answer is an error, since following one would mean checking its target too.
+//!
+//! Both variables are read when the downloader is built, so when the graph starts.
+
+mod blocking;
+mod error;
+pub mod files;
+pub mod hosts;
+pub mod url;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST};
+use http::{Response, Uri};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serve_runtime::{Handle, deployment};
+
+pub use blocking::BlockingIo;
+pub use error::{DownloadError, Quoted, SettingsError};
+pub use files::FileRoot;
+pub use hosts::HostPolicy;
+
+/// The largest image the downloader accepts, so one request cannot exhaust memory.
+pub const MAX_DOWNLOAD_BYTES: u64 = 20 << 20;
+
+/// How long a whole download may take, connecting included: a stalled server must not hold
+/// a replica slot forever.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Fetches image bytes from `file://` and `http://` URLs (see the module's documentation
+/// for which). Async and inline: it mostly waits on sockets. What blocks (reading a file,
+/// resolving a name) it hands to [`BlockingIo`]. At most 32 downloads at once, each of at
+/// most [`MAX_DOWNLOAD_BYTES`], bound its memory to 640 MiB; further requests wait.
+#[deployment(max_ongoing_requests = 32)]
+pub struct Downloader {
+    http: Client<HttpConnector, Empty<Bytes>>,
+    root: FileRoot,
+    hosts: HostPolicy,
+    blocking: Blocking,
+    limit: u64,
+    timeout: Duration,
+}
+
+/// Where the downloader's blocking calls run.
+enum Blocking {
+    /// On the `BlockingIo` deployment's threads: bounded, never the server's workers.
+    Threads(Handle<BlockingIo>),
+    /// On the caller's own thread: for tests, and for code that runs the pipeline's nodes
+    /// outside a graph.
+    #[allow(
+        dead_code,
+        reason = "tests and the benchmark's baseline call it; the example's binary runs the graph"
+    )]
+    Caller,
+}
+
+#[deployment]
+impl Downloader {
+    /// Reads the file root from `CONTENT_FILE_ROOT` and the host policy from
+    /// `CONTENT_ALLOW_PRIVATE_HOSTS`; an unusable value stops the graph from starting.
+    pub fn new(blocking: Handle<BlockingIo>) -> Result<Self, SettingsError> {
+        let root = FileRoot::from_env()?;
+        let hosts = HostPolicy::from_env()?;
+        Ok(Self::build(root, hosts, Blocking::Threads(blocking)))
+    }
+
+    /// The bytes at `url`: at most [`MAX_DOWNLOAD_BYTES`] of them, within
+    /// [`DOWNLOAD_TIMEOUT`].
+    pub async fn run(&self, url: String) -> Result<Bytes, DownloadError> {
+        let after = self.timeout;
+        tokio::time::timeout(after, self.download(&url))
+            .await
+            .unwrap_or_else(|_| {
+                Err(DownloadError::Timeout {
+                    url: Quoted::new(&url),
+                    after,
+                })
+            })
+    }
+}
+
+impl Downloader {
+    /// A downloader with the root and host policy given rather than read from the
+    /// environment, whose blocking calls run on the caller's thread: for tests, and for
+    /// code that calls the pipeline's nodes without a graph.
+    #[allow(
+        dead_code,
+        reason = "tests and the benchmark's baseline call it; the example's binary runs the graph"
+    )]
+    pub fn with_policy(root: FileRoot, hosts: HostPolicy) -> Self {
+        Self::build(root, hosts, Blocking::Caller)
+    }
+
+    fn build(root: FileRoot, hosts: HostPolicy, blocking: Blocking) -> Self {
+        Downloader {
+            http: Client::builder(TokioExecutor::new()).build_http(),
+            root,
+            hosts,
+            blocking,
+            limit: MAX_DOWNLOAD_BYTES,
+            timeout: DOWNLOAD_TIMEOUT,
+        }
+    }
+
+    async fn download(&self, url: &str) -> Result<Bytes, DownloadError> {
+        match url::parse(url)? {
+            url::Source::File(path) => self.read_file(path).await,
+            url::Source::Http(uri) => self.fetch(url, &uri).await,
+        }
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Bytes, DownloadError> {
+        match &self.blocking {
+            Blocking::Threads(io) => io
+                .read_file(self.root.clone(), path.to_owned(), self.limit)
+                .await
+                .map_err(DownloadError::from_blocking_io),
+            Blocking::Caller => self.root.read(path, self.limit),
+        }
+    }
+
+    /// The addresses `host` stands for that the policy allows, none of them contacted yet.
+    async fn addresses(&self, url: &str, uri: &Uri) -> Result<Vec<SocketAddr>, DownloadError> {
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(80);
+        let resolved = match (hosts::literal(host), &self.blocking) {
+            (Some(ip), _) => vec![SocketAddr::new(ip, port)],
+            (None, Blocking::Threads(io)) => io
+                .resolve(host.to_owned(), port)
+                .await
+                .map_err(DownloadError::from_blocking_io)?,
+            (None, Blocking::Caller) => hosts::resolve(host, port)?,
+        };
+        let allowed: Vec<_> = resolved
+            .into_iter()
+            .filter(|addr| self.hosts.allows(addr.ip()))
+            .collect();
+        if allowed.is_empty() {
+            return Err(DownloadError::HostNotAllowed {
+                url: Quoted::new(url),
+            });
+        }
+        Ok(allowed)
+    }
+
+    /// GETs `uri` from the first allowed address that takes the connection. Each request
+    /// names an address, so the client connects to exactly that one (it resolves nothing
+    /// itself), and carries the URL's own `Host`.
+    async fn fetch(&self, url: &str, uri: &Uri) -> Result<Bytes, DownloadError> {
+        let failed = |error: &(dyn std::error::Error + 'static)| DownloadError::Fetch {
+            url: Quoted::new(url),
+            reason: error_chain(error),
+        };
+        let mut refused = None;
+        for addr in self.addresses(url, uri).await? {
+            let request = to_address(uri, addr).map_err(|e| failed(&e))?;
+            match self.http.request(request).await {
+                Ok(response) => return self.body(url, response).await,
+                // Nothing was sent; the next address may take the connection.
+                Err(e) if e.is_connect() => refused = Some(e),
+                Err(e) => return Err(failed(&e)),
+            }
+        }
+        Err(match refused {
+            Some(e) => failed(&e),
+            None => DownloadError::HostNotAllowed {
+                url: Quoted::new(url),
+            },
+        })
+    }
+
+    async fn body<B>(&self, url: &str, response: Response<B>) -> Result<Bytes, DownloadError>
+    where
+        B: BodyExt,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let status = response.status();
+        if !status.is_success() {
+            return Err(DownloadError::Status {
+                url: Quoted::new(url),
+                status,
+            });
+        }
+        // A declared length over the limit is refused before any of the body is read.
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > self.limit) {
+            return Err(self.too_large(url));
+        }
+        let limited = Limited::new(response.into_body(), self.limit as usize);
+        match limited.collect().await {
+            Ok(body) => Ok(body.to_bytes()),
+            Err(e) if e.is::<LengthLimitError>() => Err(self.too_large(url)),
+            Err(e) => Err(DownloadError::Fetch {
+                url: Quoted::new(url),
+                reason: error_chain(&*e),
+            }),
+        }
+    }
+
+    fn too_large(&self, url: &str) -> DownloadError {
+        DownloadError::TooLarge {
+            what: Quoted::new(url),
+            limit: self.limit,
+        }
+    }
+}
+
+/// A GET of `uri`'s path from `addr`, with `uri`'s host in the `Host` header.
+fn to_address(uri: &Uri, addr: SocketAddr) -> Result<http::Request<Empty<Bytes>>, http::Error> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let host = uri.host().unwrap_or_default();
+    let host = match uri.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    http::Request::get(format!("http://{addr}{path}"))
+        .header(HOST, host)
+        .body(Empty::new())
+}
+
+/// The error and its sources: hyper's own message ("client error (Connect)") says little
+/// without the cause under it ("Connection refused").
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;
