@@ -1,9 +1,11 @@
 //! Framework overhead, each against its hand-written equivalent in the same run:
 //! - a call through a deployment handle vs a direct call of the same async fn (per hop);
 //! - a 3-way fan-out + ensemble graph vs the same code with `tokio::join!`;
-//! - routing over 1 vs 8 replicas.
+//! - routing over 1 vs 8 replicas;
+//! - per hop, a target polled inline on the caller's task vs one on a thread of its own.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serve_runtime::{Handle, deployment, graph};
@@ -141,6 +143,71 @@ async fn eight_replicas(x: u64) -> u64 {
     w.step(x)
 }
 
+/// `Trivial` with `executor = threads`: each call is handed to the replica's own thread and
+/// its answer handed back, so a hop is a round trip between two threads.
+#[deployment(executor = threads)]
+#[derive(Default)]
+struct ThreadTrivial;
+
+#[deployment]
+impl ThreadTrivial {
+    async fn step(&self, x: u64) -> u64 {
+        trivial(x).await
+    }
+}
+
+/// `Caller`, with the number of hops given per request: criterion's `iter_custom` asks for
+/// `iters` hops in one request, so what it reports is the time of one hop (the request's
+/// own cost is a constant the regression over sample sizes sets apart).
+macro_rules! counted_caller {
+    ($caller:ident, $target:ident) => {
+        #[deployment]
+        struct $caller {
+            target: Handle<$target>,
+        }
+
+        #[deployment]
+        impl $caller {
+            fn new(target: Handle<$target>) -> Self {
+                $caller { target }
+            }
+
+            async fn hops(&self, x: u64, n: u64) -> Result<u64, serve_runtime::Error> {
+                let mut acc = x;
+                for _ in 0..n {
+                    acc = self.target.step(acc).await?;
+                }
+                Ok(acc)
+            }
+        }
+    };
+}
+
+counted_caller!(InlineCaller, Trivial);
+counted_caller!(ThreadCaller, ThreadTrivial);
+
+#[graph]
+async fn inline_hops(x: u64, n: u64) -> u64 {
+    let caller = InlineCaller::bind(Trivial::bind());
+    caller.hops(x, n)
+}
+
+#[graph]
+async fn thread_hops(x: u64, n: u64) -> u64 {
+    let caller = ThreadCaller::bind(ThreadTrivial::bind());
+    caller.hops(x, n)
+}
+
+/// Per-hop time of `graph`: one request of `iters` hops per sample.
+async fn time_hops<G>(graph: &serve_runtime::GraphHandle<G>, iters: u64) -> std::time::Duration
+where
+    G: serve_runtime::Graph<Input = (u64, u64), Output = u64>,
+{
+    let started = Instant::now();
+    black_box(graph.call((black_box(3), iters)).await.unwrap());
+    started.elapsed()
+}
+
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -199,6 +266,26 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("replicas_8", |b| {
         b.to_async(&rt).iter(|| eight.call(black_box(3)))
+    });
+    g.finish();
+
+    let (inline, threads) = rt.block_on(async {
+        (
+            serve_runtime::start(inline_hops).await.unwrap(),
+            serve_runtime::start(thread_hops).await.unwrap(),
+        )
+    });
+    let expected = rt.block_on(direct_hops(3));
+    assert_eq!(rt.block_on(inline.call((3, HOPS))).unwrap(), expected);
+    assert_eq!(rt.block_on(threads.call((3, HOPS))).unwrap(), expected);
+    let mut g = c.benchmark_group("thread_hop");
+    g.bench_function("inline", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| time_hops(&inline, iters))
+    });
+    g.bench_function("threads", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| time_hops(&threads, iters))
     });
     g.finish();
 }

@@ -1,6 +1,7 @@
 //! The workloads the benchmarks drive, and the plain functions both the graphs and the
 //! inline baselines call, so the two do exactly the same work.
 
+pub mod cpu;
 pub mod thin;
 
 /// The port from `--port N` (default 8000).
