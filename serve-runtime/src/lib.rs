@@ -100,7 +100,7 @@ pub mod __private {
         IntoNodeResult,
     };
     pub use crate::error::{BoxError, Error};
-    pub use crate::exec::invoke;
+    pub use crate::exec::{invoke_inline, invoke_threads};
     pub use crate::graph::{Deploy, Graph, Nodes};
     pub use crate::handle::Handle;
     pub use crate::options::{DeclaredOptions, DeploymentOptions, Executor};

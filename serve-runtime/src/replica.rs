@@ -77,6 +77,7 @@ impl<D> Replica<D> {
             .is_ok()
     }
 
+    #[inline]
     pub(crate) fn release(&self) {
         // One less in flight, one more finished; a finished count that wraps past the top
         // bit is dropped by the addition.
@@ -94,6 +95,7 @@ impl<D> Replica<D> {
     }
 
     /// Counts a call that returned: the panics in a row start again from zero.
+    #[inline]
     pub(crate) fn record_return(&self) {
         if self.panics.load(Ordering::Relaxed) != 0 {
             self.panics.store(0, Ordering::Relaxed);

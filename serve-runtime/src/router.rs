@@ -141,7 +141,6 @@ impl<D> ReplicaSet<D> {
         let replica = pick(&list, limit)?;
         Some(ReplicaGuard {
             replica: Arc::clone(replica),
-            call: None,
         })
     }
 }
@@ -150,8 +149,6 @@ impl<D> ReplicaSet<D> {
 /// call's work has really ended, including when it was cancelled.
 pub struct ReplicaGuard<D> {
     pub(crate) replica: Arc<Replica<D>>,
-    /// The context of this call, for calls that run on the replica's own threads.
-    pub(crate) call: Option<ReplicaContext>,
 }
 
 impl<D> ReplicaGuard<D> {
@@ -160,9 +157,16 @@ impl<D> ReplicaGuard<D> {
         &self.replica.shared.name
     }
 
-    /// The replica's context, with this call's cancellation.
+    /// True when the replica runs calls on the caller's task rather than on threads of its
+    /// own.
+    pub fn runs_inline(&self) -> bool {
+        self.replica.threads.is_none()
+    }
+
+    /// The replica's context. A call on the replica's threads gets one with a cancellation
+    /// of its own from [`invoke_threads`](crate::__private::invoke_threads) instead.
     pub fn context(&self) -> &ReplicaContext {
-        self.call.as_ref().unwrap_or(&self.replica.context)
+        &self.replica.context
     }
 }
 

@@ -191,21 +191,31 @@ pub fn client_method(
     let docs = &method.docs;
     let replica = quote!(__serve_replica);
     let self_arg = receiver.then(|| quote!(&*#replica,));
-    let args = call_args(&method.params, &names, &quote!(#replica.context()));
+    let context = quote!(__serve_context);
     let awaited = method.is_async.then(|| quote!(.await));
-    let call = quote!(#target(#self_arg #(#args),*) #awaited);
-    let (ok, body) = result(&method.output, call);
+    // Inline, the replica's own context; on threads, the call's, with its cancellation.
+    let body_with = |context: TokenStream| {
+        let args = call_args(&method.params, &names, &context);
+        let call = quote!(#target(#self_arg #(#args),*) #awaited);
+        result(&method.output, call)
+    };
+    let (ok, inline_body) = body_with(quote!(#replica.context()));
+    let (_, threads_body) = body_with(quote!(&#context));
     let label = exposed.to_string();
     quote! {
         #(#docs)*
         pub async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
             let #replica = self.__serve_set.acquire().await?;
-            // The block owns the guard even when the body does not use it (a function
-            // deployment): the replica's slot is held until the call's work ends.
-            #private::invoke(#replica, #label, move |#replica| async move {
-                let #replica = #replica;
-                #body
-            }).await
+            if #replica.runs_inline() {
+                #private::invoke_inline(&#replica, #label, async { #inline_body }).await
+            } else {
+                // The block owns the guard even when the body does not use it (a function
+                // deployment): the replica's slot is held until the call's work ends.
+                #private::invoke_threads(#replica, #label, move |#replica, #context| async move {
+                    let (#replica, #context) = (#replica, #context);
+                    #threads_body
+                }).await
+            }
         }
     }
 }

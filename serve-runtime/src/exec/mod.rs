@@ -1,12 +1,14 @@
 //! Where a replica's calls run: inline on the caller's task, or on threads the replica owns.
 //!
-//! Generated client methods call [`invoke`] with a reserved replica and a closure that makes
-//! the call's future; the replica's executor decides where that future is polled.
+//! Generated client methods reserve a replica, then hand the call to [`invoke_inline`]
+//! (polled right there, on the caller's task: no allocation, no hop) or to
+//! [`invoke_threads`] (sent to the replica's own threads), as the replica runs.
 
 pub(crate) mod threads;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
@@ -14,52 +16,83 @@ use tokio::task::JoinHandle;
 
 use crate::context::ReplicaContext;
 use crate::error::{BoxError, Error, panic_message};
+use crate::replica::Replica;
 use crate::router::ReplicaGuard;
 
-/// Runs one method call on a reserved replica: panics and errors become [`Error`]s that
-/// name the deployment and method, and the replica keeps serving after either.
+/// Runs one method call on a reserved inline replica, on the caller's task: panics and
+/// errors become [`Error`]s that name the deployment and method, and the replica keeps
+/// serving after either. The guard stays with the caller, so the slot is given back when
+/// the call ends or its future is dropped (a timeout, a client that left).
+pub async fn invoke_inline<D, T, Fut>(
+    guard: &ReplicaGuard<D>,
+    method: &'static str,
+    call: Fut,
+) -> Result<T, Error>
+where
+    Fut: Future<Output = Result<T, BoxError>>,
+{
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(Ok(value)) => {
+            guard.replica.record_return();
+            Ok(value)
+        }
+        failed => settle(&guard.replica, method, failed),
+    }
+}
+
+/// Runs one method call on a reserved replica that has threads of its own, while the
+/// caller waits. `call` gets the guard and the call's own [`ReplicaContext`]. If the
+/// caller goes away (its request timed out, its client left), a call still queued there is
+/// dropped and one already running is told through that context. The guard travels with
+/// the call, so the replica's slot is given back only when the call's work has really
+/// ended.
 ///
-/// An inline replica polls the call on the caller's task. A thread replica runs it on its
-/// own threads while the caller waits; if the caller goes away (its request timed out, its
-/// client left), a call still queued there is dropped and one already running is told
-/// through its [`ReplicaContext`]. Either way the replica's slot is given back only when
-/// the call's work has really ended.
-pub async fn invoke<D, T, F, Fut>(
+/// The future is boxed: it is larger than an inline call's, and would otherwise make every
+/// client method's future (inline calls included) that large.
+pub fn invoke_threads<D, T, F, Fut>(
     guard: ReplicaGuard<D>,
     method: &'static str,
     call: F,
-) -> Result<T, Error>
+) -> Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>
 where
     D: Send + Sync + 'static,
     T: Send + 'static,
-    F: FnOnce(ReplicaGuard<D>) -> Fut,
+    F: FnOnce(ReplicaGuard<D>, ReplicaContext) -> Fut,
     Fut: Future<Output = Result<T, BoxError>> + Send + 'static,
 {
     let replica = Arc::clone(&guard.replica);
-    let outcome = match &replica.threads {
-        None => AssertUnwindSafe(call(guard)).catch_unwind().await,
-        Some(threads) => {
-            let mut guard = guard;
-            let context = replica.context.for_call();
-            guard.call = Some(context.clone());
-            let task = threads.spawn(AssertUnwindSafe(call(guard)).catch_unwind());
-            let mut running = Running {
-                task,
-                context,
-                finished: false,
-            };
-            let joined = (&mut running.task).await;
-            running.finished = true;
-            match joined {
-                Ok(outcome) => outcome,
-                Err(e) => Ok(Err(format!(
-                    "the replica stopped before the call ended: {e}"
-                )
-                .into())),
-            }
-        }
-    };
-    let deployment = || replica.shared.name.clone();
+    let context = replica.context.for_call();
+    let work = AssertUnwindSafe(call(guard, context.clone())).catch_unwind();
+    Box::pin(async move {
+        let Some(threads) = &replica.threads else {
+            // Not reached: generated code asks `runs_inline` first.
+            return settle(&replica, method, work.await);
+        };
+        let mut running = Running {
+            task: threads.spawn(work),
+            context,
+            finished: false,
+        };
+        let joined = (&mut running.task).await;
+        running.finished = true;
+        let outcome = match joined {
+            Ok(outcome) => outcome,
+            Err(e) => Ok(Err(format!(
+                "the replica stopped before the call ended: {e}"
+            )
+            .into())),
+        };
+        settle(&replica, method, outcome)
+    })
+}
+
+/// Turns a call's outcome into the caller's result, counting panics in a row.
+#[cold]
+fn settle<D, T>(
+    replica: &Replica<D>,
+    method: &'static str,
+    outcome: std::thread::Result<Result<T, BoxError>>,
+) -> Result<T, Error> {
     match outcome {
         Ok(Ok(value)) => {
             replica.record_return();
@@ -68,7 +101,7 @@ where
         Ok(Err(source)) => {
             replica.record_return();
             Err(Error::Node {
-                deployment: deployment(),
+                deployment: replica.shared.name.clone(),
                 method,
                 source,
             })
@@ -76,7 +109,7 @@ where
         Err(payload) => {
             replica.record_panic();
             Err(Error::Panic {
-                deployment: deployment(),
+                deployment: replica.shared.name.clone(),
                 method,
                 message: panic_message(&*payload),
             })
