@@ -181,6 +181,7 @@ fn result(output: &Output, call: TokenStream) -> (TokenStream, TokenStream) {
 /// panics. `target` is the callee path (`<Seg>::forward` or `aggregate`), `receiver` adds
 /// `&*replica`.
 pub fn client_method(
+    self_ty: &TokenStream,
     method: &Method<'_>,
     exposed: &Ident,
     target: TokenStream,
@@ -206,7 +207,11 @@ pub fn client_method(
         #(#docs)*
         pub async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
             let #replica = self.__serve_set.acquire().await?;
-            if #replica.runs_inline() {
+            // A constant: the branch not taken is compiled out.
+            if ::core::matches!(
+                <#self_ty as #private::Deployment>::OPTIONS.executor,
+                #private::Executor::Inline
+            ) {
                 #private::invoke_inline(&#replica, #label, async { #inline_body }).await
             } else {
                 // The block owns the guard even when the body does not use it (a function

@@ -103,7 +103,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
             let name = &f.sig.ident;
             (
                 name.clone(),
-                expand::client_method(&m, name, quote!(<#self_ty>::#name), true),
+                expand::client_method(&self_ty, &m, name, quote!(<#self_ty>::#name), true),
             )
         })
         .collect();
@@ -145,7 +145,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     let call = format_ident!("call", span = ident.span());
     let methods = vec![(
         call.clone(),
-        expand::client_method(&method, &call, quote!(#ident), false),
+        expand::client_method(&self_ty, &method, &call, quote!(#ident), false),
     )];
     let bind = expand::bind_without_args(&self_ty, quote!(#ident { __serve_private: () }));
     let config = expand::config(&self_ty, ident, &attr);
