@@ -157,12 +157,6 @@ impl<D> ReplicaGuard<D> {
         &self.replica.shared.name
     }
 
-    /// True when the replica runs calls on the caller's task rather than on threads of its
-    /// own.
-    pub fn runs_inline(&self) -> bool {
-        self.replica.threads.is_none()
-    }
-
     /// The replica's context. A call on the replica's threads gets one with a cancellation
     /// of its own from [`invoke_threads`](crate::__private::invoke_threads) instead.
     pub fn context(&self) -> &ReplicaContext {

@@ -65,7 +65,8 @@ where
     let work = AssertUnwindSafe(call(guard, context.clone())).catch_unwind();
     Box::pin(async move {
         let Some(threads) = &replica.threads else {
-            // Not reached: generated code asks `runs_inline` first.
+            // Not reached: generated code sends here only deployments whose executor is
+            // `threads`, and the controller gives each of their replicas threads.
             return settle(&replica, method, work.await);
         };
         let mut running = Running {
