@@ -695,6 +695,55 @@ async fn a_stalled_deployment_is_not_ready_and_does_not_hold_up_shutdown() {
     let _ = stuck.await;
 }
 
+#[deployment(
+    num_cpus = 0.25,
+    max_ongoing_requests = 1,
+    health_check_period_s = 0.05,
+    health_check_timeout_s = 0.3
+)]
+#[derive(Default)]
+struct Steady;
+
+#[deployment]
+impl Steady {
+    fn run(&self, ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    }
+}
+
+#[graph]
+async fn steady(ms: u64) -> u64 {
+    let s = Steady::bind();
+    s.run(ms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_replica_that_keeps_finishing_calls_is_not_stalled() {
+    let g = serve_runtime::start(steady).await.unwrap();
+    // Two callers keep the replica busy (always a call in flight) for three times the
+    // health check timeout, each call finishing in 40 ms.
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let until = Instant::now() + Duration::from_millis(900);
+                while Instant::now() < until {
+                    bounded(g.call(40)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut checks = 0;
+    while callers.iter().any(|c| !c.is_finished()) {
+        let status = g.status();
+        assert!(status.is_ready(), "busy is not stalled: {status:?}");
+        checks += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(checks > 20, "the status was watched while the load ran");
+}
+
 // ---- placement -------------------------------------------------------------------------
 
 static GPUS_GIVEN: Mutex<Vec<Vec<u32>>> = Mutex::new(Vec::new());
