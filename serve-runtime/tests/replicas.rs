@@ -332,7 +332,8 @@ async fn an_unhealthy_replica_is_replaced_while_traffic_continues() {
     }
 }
 
-#[deployment(max_ongoing_requests = 1)]
+/// Health checks are an hour apart: a replacement can only come from the panics.
+#[deployment(max_ongoing_requests = 1, health_check_period_s = 3600)]
 #[derive(Default)]
 struct Brittle;
 
@@ -348,6 +349,26 @@ impl Brittle {
 async fn brittle(fail: bool) -> u32 {
     let b = Brittle::bind();
     b.run(fail)
+}
+
+#[tokio::test]
+async fn panics_with_answers_between_them_are_not_in_a_row() {
+    let g = serve_runtime::start(brittle).await.unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            bounded(g.call(true)).await,
+            Err(Error::Panic { .. })
+        ));
+        assert_eq!(bounded(g.call(false)).await.unwrap(), 7);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = g.status();
+    let d = s.deployment("Brittle").unwrap();
+    assert_eq!(d.replicas.len(), 1, "{d:?}");
+    assert_eq!(
+        (d.replicas[0].replica_id, d.replicas[0].state),
+        (0, ReplicaState::Running)
+    );
 }
 
 #[tokio::test]
