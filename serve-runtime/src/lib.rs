@@ -129,6 +129,21 @@ pub mod __private {
             .ok_or_else(|| Error::Config("internal: a node's input was taken twice".into()))
     }
 
+    /// What the graph's last node returns, checked against the graph's declared return type.
+    #[diagnostic::on_unimplemented(
+        message = "the graph ends with a value of type `{Self}`, but it is declared to return `{T}`",
+        label = "this node returns `{Self}`",
+        note = "change the graph's return type to `{Self}`, or end the graph with a node that returns `{T}`"
+    )]
+    pub trait GraphReturns<T> {
+        fn into_output(self) -> T;
+    }
+    impl<T> GraphReturns<T> for T {
+        fn into_output(self) -> T {
+            self
+        }
+    }
+
     /// A value with several consumers is cloned for all but the last.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is passed to several nodes, so it must be `Clone`",

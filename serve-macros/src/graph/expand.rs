@@ -338,13 +338,15 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
     // polled instead of being moved there (moving a future copies all of its state).
     let node_blocks: Vec<TokenStream> = node_blocks.collect();
     let join = join(&node_blocks);
-    // The value is checked against the declared return type through a local named with the
-    // tail's span, so a mismatch is reported on the user's tail expression.
+    // The value is checked against the declared return type through a trait spanned at the
+    // tail, so a mismatch is one designed error on the user's tail expression.
     let source = sources[&Consumer::Output].tokens(plan.output_span);
     let tail = Ident::new("__serve_tail", plan.output_span);
-    let output = quote! {
+    let returns = private_at(plan.output_span);
+    let output = quote_spanned! {plan.output_span=>
         let #tail = #source;
-        let __serve_output: #output_ty = #tail;
+        let __serve_output: #output_ty =
+            <_ as #returns::GraphReturns<#output_ty>>::into_output(#tail);
     };
     quote! {
         #[allow(unused_variables)]
