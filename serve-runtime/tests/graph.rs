@@ -459,6 +459,24 @@ async fn calls_wait_in_the_queue_for_a_free_slot() {
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_queue_place_is_given_back_when_its_call_gets_a_slot() {
+    let g = serve_runtime::start(queued).bounded().await.unwrap();
+    // Four rounds of one running and five waiting: twenty waits in all, twice the
+    // deployment's ten queue places, never more than five at once.
+    for _ in 0..4 {
+        let calls: Vec<_> = (0..6)
+            .map(|_| {
+                let g = g.clone();
+                tokio::spawn(async move { g.call(10).bounded().await })
+            })
+            .collect();
+        for c in calls {
+            assert_eq!(c.await.unwrap().unwrap(), 10, "no call was refused");
+        }
+    }
+}
+
 #[deployment(num_replicas = 3)]
 struct Broken;
 #[deployment]
