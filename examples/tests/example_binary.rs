@@ -283,3 +283,106 @@ async fn an_over_long_image_url_is_a_400() {
     );
     assert!(message.len() < 250, "{message}");
 }
+
+// ---- operating it: build, serve --config, deploy, status --------------------------------
+
+#[test]
+fn build_serve_deploy_and_status_operate_the_running_binary() {
+    let dir = TempDir::new("operate");
+    let file = dir.path("serve.yaml");
+    run_example(&["build", "-o", &file]);
+    let built = std::fs::read_to_string(&file).unwrap();
+    let preprocessor = "      - name: Preprocessor  # struct `Preprocessor`, executor threads\n        num_replicas: 2";
+    assert!(built.contains(preprocessor), "{built}");
+    std::fs::write(
+        &file,
+        built.replacen(preprocessor, &preprocessor.replace("2", "1"), 1),
+    )
+    .unwrap();
+
+    let example = Example::start_with_args(&["--config", &file, "--num-cpus", "8"], &[]);
+    let address = format!("http://{}", example.addr);
+    let status = |format: &str| {
+        let output = run_example(&["status", "-a", &address, "--format", format]);
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let yaml = status("yaml");
+    assert!(
+        yaml.starts_with("applications:\n  content_understanding:\n    status: "),
+        "{yaml}"
+    );
+    let replicas = |json: &str| -> Value {
+        let v: Value = serde_json::from_str(json).unwrap();
+        v["applications"]["content_understanding"]["deployments"]["Preprocessor"]["replica_states"]
+            .clone()
+    };
+    assert_eq!(
+        replicas(&status("json")),
+        json!({"RUNNING": 1}),
+        "the config's count, not the code's"
+    );
+
+    let edited = std::fs::read_to_string(&file).unwrap().replacen(
+        "Preprocessor  # struct `Preprocessor`, executor threads\n        num_replicas: 1",
+        "Preprocessor  # struct `Preprocessor`, executor threads\n        num_replicas: 3",
+        1,
+    );
+    std::fs::write(&file, edited).unwrap();
+    let deployed = run_example(&["deploy", &file, "-a", &address]);
+    let said = String::from_utf8(deployed.stdout).unwrap();
+    assert!(
+        said.contains("content_understanding/Preprocessor: num_replicas 1 -> 3"),
+        "{said}"
+    );
+    let again = run_example(&["deploy", &file, "-a", &address]);
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap(),
+        "no changes: the server already runs this config\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while replicas(&status("json")) != json!({"RUNNING": 3}) {
+        assert!(
+            Instant::now() < deadline,
+            "three Preprocessor replicas within 30 s: {}",
+            status("yaml")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A mistake is shown against the file, and nothing changes.
+    let typo = dir.path("typo.yaml");
+    std::fs::write(&typo, "applications:\n  - name: content_understanding\n    deployments:\n      - name: Preprocesor\n        num_replicas: 1\n").unwrap();
+    let refused = common::example_command()
+        .args(["deploy", &typo, "-a", &address])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("{typo} was refused (1 problem):")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "line 4, column 15: graph `content_understanding` has no deployment named `Preprocesor`"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: did you mean `Preprocessor`?"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was applied"), "{stderr}");
+    assert_eq!(replicas(&status("json")), json!({"RUNNING": 3}));
+
+    // No server there: a clear error, not a hang.
+    let nobody = common::example_command()
+        .args(["status", "-a", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success());
+    assert!(
+        String::from_utf8_lossy(&nobody.stderr)
+            .contains("could not reach the server's admin routes at http://127.0.0.1:9")
+    );
+}

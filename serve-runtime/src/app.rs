@@ -11,18 +11,24 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::control::GraphInstance;
+use crate::admin::{self, Admin, DeployReport};
+use crate::config::settings::GraphSettings;
+use crate::config::{ConfigError, ServeConfig, ServeSettings};
 use crate::control::StartOptions;
 use crate::control::placement::{Placement, Resources};
 use crate::control::status::{GraphStatus, ReplicaState};
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
-use crate::ingress::{self, Route, RouteSettings, Routers};
+use crate::ingress::{self, Route, RouteSettings};
 use crate::server::{self, HttpLimits};
 use crate::spec::GraphSpec;
 
 type StartRoute = Box<
-    dyn FnOnce(RouteSettings) -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>> + Send,
+    dyn FnOnce(
+            RouteSettings,
+            GraphSettings,
+        ) -> Pin<Box<dyn Future<Output = Result<Route, Error>> + Send>>
+        + Send,
 >;
 
 struct Entry {
@@ -38,6 +44,8 @@ pub struct App {
     grace_period: Duration,
     limits: HttpLimits,
     admin_addr: Option<SocketAddr>,
+    admin_token: Option<String>,
+    config: Option<ServeConfig>,
     pub(crate) start: StartOptions,
 }
 
@@ -48,6 +56,8 @@ impl Default for App {
             grace_period: Duration::from_secs(30),
             limits: HttpLimits::default(),
             admin_addr: None,
+            admin_token: None,
+            config: None,
             start: StartOptions::default(),
         }
     }
@@ -66,9 +76,47 @@ impl App {
     {
         self.entries.push(Entry {
             spec: <R::Graph as Graph>::spec,
-            start: Box::new(|settings| Box::pin(ingress::route_for::<R::Graph>(settings))),
+            start: Box::new(|settings, graph| {
+                Box::pin(ingress::route_for::<R::Graph>(settings, graph))
+            }),
         });
         self
+    }
+
+    /// Starts with a config's settings on top of the code's (see [`ServeConfig`]); it is
+    /// checked against the graphs when the app starts, and a config that names what the
+    /// app does not have, or gives a value out of range, stops the start with every problem.
+    pub fn config(mut self, config: ServeConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Asks every admin request but `/-/healthz` for `Authorization: Bearer TOKEN`. Needed
+    /// to serve the admin routes on an address that is not loopback.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    /// The settings the app would start with: the code's, with its config on top.
+    pub(crate) fn settings(&self) -> Result<ServeSettings, ConfigError> {
+        let specs = self.specs();
+        match &self.config {
+            Some(config) => config.resolve(&specs),
+            None => Ok(ServeSettings::from_specs(&specs)),
+        }
+    }
+
+    /// The config file of every graph, as the code (and the app's config, if it has one)
+    /// sets it: what `<bin> build` writes.
+    pub fn build_config(&self) -> Result<String, ConfigError> {
+        let settings = self.settings()?;
+        Ok(crate::config::yaml::write(
+            &settings,
+            &self.specs(),
+            &crate::cli::bin_name(),
+            "as its code sets it",
+        ))
     }
 
     /// Places replicas on these resources instead of the detected ones (every graph of
@@ -126,20 +174,36 @@ impl App {
     /// Starts every graph and returns the HTTP routes (the graphs' and the server's own),
     /// to serve or to nest in another router.
     pub async fn router(self) -> Result<axum::Router, Error> {
-        Ok(self.start().await?.merged())
+        let (graphs, admin) = self.start().await?;
+        Ok(graphs
+            .merge(admin::router(admin))
+            .fallback(ingress::not_found))
     }
 
-    async fn start(self) -> Result<Routers, Error> {
-        let settings = RouteSettings {
-            placement: Placement::new(self.start.resources),
+    /// Starts every graph: their routes, and what the admin routes serve.
+    async fn start(self) -> Result<(axum::Router, Arc<Admin>), Error> {
+        let specs = self.specs();
+        let settings = self.settings().map_err(|e| Error::Config(e.to_string()))?;
+        let placement = Placement::new(self.start.resources);
+        let route_settings = RouteSettings {
+            placement: placement.clone(),
             constructor_timeout: self.start.constructor_timeout,
             body_read_timeout: self.limits.body_read_timeout,
         };
-        let mut routes = Vec::with_capacity(self.entries.len());
-        for entry in self.entries {
-            routes.push((entry.start)(settings.clone()).await?);
+        let mut routes: Vec<Route> = Vec::with_capacity(self.entries.len());
+        for (entry, graph) in self.entries.into_iter().zip(&settings.graphs) {
+            routes.push((entry.start)(route_settings.clone(), graph.clone()).await?);
         }
-        ingress::routers(routes)
+        let routers = ingress::routers(routes)?;
+        let admin = Admin::new(
+            routers.table,
+            routers.served,
+            specs,
+            settings,
+            placement,
+            self.admin_token,
+        );
+        Ok((routers.graphs, Arc::new(admin)))
     }
 
     /// Where the server's own routes (`/-/healthz`, `/-/routes`, `/-/status`) are served. By default they
@@ -154,30 +218,35 @@ impl App {
     /// Starts every graph, binds `addr` and serves in the background.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
         let (grace_period, limits, admin_addr) = (self.grace_period, self.limits, self.admin_addr);
-        let routers = self.start().await?;
-        let prefixes = routers
-            .table
-            .iter()
-            .map(|(prefix, graph)| ((*prefix).to_owned(), (*graph).to_owned()))
-            .collect();
-        let instances = Arc::clone(&routers.instances);
+        if let Some(admin) = admin_addr
+            && !admin.ip().is_loopback()
+            && self.admin_token.is_none()
+        {
+            return Err(Error::Config(format!(
+                "the admin routes would be served on {admin}, which is not loopback, without a token; give one with --admin-token or SERVE_ADMIN_TOKEN (or App::admin_token)"
+            )));
+        }
+        let (graphs, admin) = self.start().await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let admin = match admin_addr {
+        let own_listener = match admin_addr {
             None if addr.ip().is_loopback() => None,
             None => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             Some(admin) => Some(admin),
         };
-        let (tasks, admin_addr) = match admin {
+        let admin_router = admin::router(Arc::clone(&admin));
+        let (tasks, admin_addr) = match own_listener {
             None => {
-                let task = tokio::spawn(server::serve(listener, routers.merged(), limits, stopped));
+                let both = graphs.merge(admin_router).fallback(ingress::not_found);
+                let task = tokio::spawn(server::serve(listener, both, limits, stopped));
                 (vec![task], addr)
             }
-            Some(admin) => {
-                let admin_listener = TcpListener::bind(admin).await?;
+            Some(at) => {
+                let admin_listener = TcpListener::bind(at).await?;
                 let admin_addr = admin_listener.local_addr()?;
-                let (graphs, admin_router) = routers.split();
+                let graphs = graphs.fallback(ingress::not_found);
+                let admin_router = admin_router.fallback(ingress::not_found);
                 let tasks = vec![
                     tokio::spawn(server::serve(listener, graphs, limits, stopped.clone())),
                     tokio::spawn(server::serve(admin_listener, admin_router, limits, stopped)),
@@ -185,11 +254,16 @@ impl App {
                 (tasks, admin_addr)
             }
         };
+        let routes = admin
+            .table
+            .iter()
+            .map(|(prefix, graph)| (prefix.clone(), graph.clone()))
+            .collect();
         Ok(Server {
             addr,
             admin_addr,
-            routes: prefixes,
-            instances,
+            routes,
+            admin,
             grace_period,
             stop,
             tasks,
@@ -202,7 +276,7 @@ pub struct Server {
     addr: SocketAddr,
     admin_addr: SocketAddr,
     routes: Vec<(String, String)>,
-    instances: Arc<Vec<Arc<GraphInstance>>>,
+    admin: Arc<Admin>,
     grace_period: Duration,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
@@ -226,20 +300,36 @@ impl Server {
 
     /// Every graph's deployments with the state of each replica.
     pub fn status(&self) -> Vec<GraphStatus> {
-        self.instances
-            .iter()
-            .map(|i| i.controller.status())
-            .collect()
+        self.admin.status()
+    }
+
+    /// Every graph as `serve status` shows its applications: `{"applications": {NAME:
+    /// {status, route_prefix, message, deployments: {NAME: {status, replica_states,
+    /// message}}}}}`, what `GET /-/applications` answers.
+    pub fn applications(&self) -> serde_json::Value {
+        self.admin.applications()
+    }
+
+    /// The settings the server runs now, as a config file (what `GET /-/config` answers).
+    pub fn config_yaml(&self) -> String {
+        self.admin.config_yaml()
+    }
+
+    /// Applies a config while serving (what `PUT /-/config` does): checked whole first,
+    /// then only what differs from the running settings is changed.
+    pub async fn deploy(&self, config: &ServeConfig) -> Result<DeployReport, ConfigError> {
+        self.admin.deploy(config).await
     }
 
     /// Changes how many replicas a deployment of a graph runs, while serving.
     pub fn scale(&self, graph: &str, deployment: &str, replicas: u32) -> Result<(), Error> {
-        let instance = self
-            .instances
+        let served = self
+            .admin
+            .served
             .iter()
-            .find(|i| i.controller.graph() == graph)
+            .find(|s| s.graph == graph)
             .ok_or_else(|| Error::Config(format!("this server has no graph named `{graph}`")))?;
-        instance.controller.scale(deployment, replicas)
+        served.instance.controller.scale(deployment, replicas)
     }
 
     /// Stops accepting connections and waits for in-flight requests to finish, up to the
@@ -251,7 +341,8 @@ impl Server {
         let _ = self.stop.send(true);
         let grace_period = self.grace_period;
         let deadline = tokio::time::Instant::now() + grace_period;
-        let instances = Arc::clone(&self.instances);
+        let admin = Arc::clone(&self.admin);
+        let instances: Vec<_> = admin.served.iter().map(|s| &s.instance).collect();
         let aborts: Vec<_> = self.tasks.iter().map(JoinHandle::abort_handle).collect();
         let mut overran = Vec::new();
         let served = match tokio::time::timeout(grace_period, self.wait()).await {

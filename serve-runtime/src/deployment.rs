@@ -75,6 +75,28 @@ pub trait Deployment: Sized + Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Whether the impl has a `reconfigure(&self, config: C)`, which takes `user_config`.
+    #[doc(hidden)]
+    const HAS_RECONFIGURE: bool = false;
+
+    /// Checks that a `user_config` deserialises into the `reconfigure` parameter's type.
+    #[doc(hidden)]
+    fn __serve_check_user_config(_config: &serde_json::Value) -> Result<(), String> {
+        Err(format!(
+            "`{}` takes no user_config: its impl has no `reconfigure(&self, config: C)` method",
+            Self::NAME
+        ))
+    }
+
+    /// The deployment's own `reconfigure`, given a `user_config` already checked.
+    #[doc(hidden)]
+    fn __serve_reconfigure(
+        &self,
+        _config: serde_json::Value,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+
     /// The deployment's own `shutdown`, if its impl has one: the last call a stopping
     /// replica gets.
     #[doc(hidden)]

@@ -1,21 +1,23 @@
-//! The HTTP ingress (Ray Serve's `DAGDriver` and proxy): one route per graph, admin routes,
-//! and JSON errors for everything that goes wrong.
+//! The HTTP ingress (Ray Serve's `DAGDriver` and proxy): one route per graph, and JSON
+//! errors for everything that goes wrong.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, post};
 use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
 
+use crate::config::settings::GraphSettings;
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
 use crate::error::{Error, MAX_ERROR_MESSAGE};
@@ -24,10 +26,38 @@ use crate::router::ReplicaSet;
 
 /// One graph, started and ready to be mounted at its prefix.
 pub(crate) struct Route {
-    pub(crate) prefix: &'static str,
+    pub(crate) prefix: String,
+    pub(crate) served: Served,
+    service: MethodRouter,
+}
+
+/// A started graph as the server serves it: what the admin routes read and change.
+#[derive(Clone)]
+pub(crate) struct Served {
     pub(crate) graph: &'static str,
     pub(crate) instance: Arc<GraphInstance>,
-    service: MethodRouter,
+    pub(crate) request_timeout: Arc<RequestTimeout>,
+}
+
+/// A graph's request timeout, changed in place by a config applied while serving.
+pub(crate) struct RequestTimeout(AtomicU64);
+
+impl RequestTimeout {
+    fn new(timeout: Duration) -> Self {
+        Self(AtomicU64::new(timeout_nanos(timeout)))
+    }
+
+    pub(crate) fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set(&self, timeout: Duration) {
+        self.0.store(timeout_nanos(timeout), Ordering::Relaxed);
+    }
+}
+
+fn timeout_nanos(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
 }
 
 struct GraphState<G: Graph> {
@@ -35,7 +65,7 @@ struct GraphState<G: Graph> {
     driver: ReplicaSet<()>,
     body_limit: usize,
     body_read_timeout: Duration,
-    request_timeout: Duration,
+    request_timeout: Arc<RequestTimeout>,
 }
 
 /// What every graph of an app is started and served with.
@@ -46,125 +76,69 @@ pub(crate) struct RouteSettings {
     pub(crate) body_read_timeout: Duration,
 }
 
-/// Starts a graph and wraps it in its HTTP handler.
-pub(crate) async fn route_for<G: Graph>(settings: RouteSettings) -> Result<Route, Error>
+/// Starts a graph with `graph` (the code's settings, or a config's) and wraps it in its
+/// HTTP handler.
+pub(crate) async fn route_for<G: Graph>(
+    settings: RouteSettings,
+    graph: GraphSettings,
+) -> Result<Route, Error>
 where
     G::Output: Serialize,
 {
     let ingress = G::ingress();
-    let handle = start_graph::<G>(&settings.placement, settings.constructor_timeout).await?;
+    let prefix = graph.route_prefix.clone();
+    let request_timeout = Arc::new(RequestTimeout::new(graph.request_timeout));
+    let handle = start_graph::<G>(&settings.placement, settings.constructor_timeout, graph).await?;
     let instance = Arc::clone(handle.instance());
     let state = Arc::new(GraphState {
         handle,
         driver: ReplicaSet::fixed(format!("{} (ingress)", G::NAME), &ingress.driver, || ()),
         body_limit: ingress.body_limit,
         body_read_timeout: settings.body_read_timeout,
-        request_timeout: ingress.request_timeout,
+        request_timeout: Arc::clone(&request_timeout),
     });
     let service = post(move |request: Request| async move { serve_request(&state, request).await })
         .fallback(method_not_allowed);
     Ok(Route {
-        prefix: ingress.route_prefix,
-        graph: G::NAME,
-        instance,
+        prefix,
+        served: Served {
+            graph: G::NAME,
+            instance,
+            request_timeout,
+        },
         service,
     })
 }
 
-/// The graphs' routes and the server's own (`/-/healthz`, `/-/routes`, `/-/status`), kept apart so the
-/// server's own can be served on a loopback listener of their own.
+/// The graphs' routes, the table of which prefix serves which graph, and the started
+/// graphs in the order they were added.
 pub(crate) struct Routers {
     pub(crate) graphs: Router,
-    pub(crate) admin: Router,
-    /// Route prefix -> graph name, in prefix order.
-    pub(crate) table: Arc<BTreeMap<&'static str, &'static str>>,
-    /// The started graphs, in the order they were added.
-    pub(crate) instances: Arc<Vec<Arc<GraphInstance>>>,
-}
-
-impl Routers {
-    /// Both on one router.
-    pub(crate) fn merged(self) -> Router {
-        self.graphs.merge(self.admin).fallback(not_found)
-    }
-
-    /// Each with the JSON 404 for everything else.
-    pub(crate) fn split(self) -> (Router, Router) {
-        (
-            self.graphs.fallback(not_found),
-            self.admin.fallback(not_found),
-        )
-    }
+    pub(crate) table: BTreeMap<String, String>,
+    pub(crate) served: Vec<Served>,
 }
 
 /// Mounts the routes, refusing two graphs on one prefix.
 pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
     let mut table = BTreeMap::new();
     let mut graphs = Router::new();
-    let mut instances = Vec::with_capacity(routes.len());
+    let mut served = Vec::with_capacity(routes.len());
     for route in routes {
-        if let Some(other) = table.insert(route.prefix, route.graph) {
+        let graph = route.served.graph;
+        if let Some(other) = table.insert(route.prefix.clone(), graph.to_owned()) {
             return Err(Error::Config(format!(
-                "route prefix `{}` is used by both `{other}` and `{}`; give one of them another `#[graph(route_prefix = \"...\")]`",
-                route.prefix, route.graph
+                "route prefix `{}` is used by both `{other}` and `{graph}`; give one of them another `route_prefix` (in `#[graph(...)]` or the config)",
+                route.prefix
             )));
         }
-        graphs = graphs.route(route.prefix, route.service);
-        instances.push(route.instance);
+        graphs = graphs.route(&route.prefix, route.service);
+        served.push(route.served);
     }
-    let table = Arc::new(table);
-    let listed = Arc::clone(&table);
-    let instances = Arc::new(instances);
-    let (for_health, for_status) = (Arc::clone(&instances), Arc::clone(&instances));
-    let admin = Router::new()
-        .route(
-            "/-/healthz",
-            get(move || async move { healthz(&for_health) }),
-        )
-        .route(
-            "/-/routes",
-            get(move || async move { axum::Json(listed.as_ref().clone()) }),
-        )
-        .route(
-            "/-/status",
-            get(move || async move {
-                let all: Vec<_> = for_status.iter().map(|i| i.controller.status()).collect();
-                axum::Json(all)
-            }),
-        );
     Ok(Routers {
         graphs,
-        admin,
         table,
-        instances,
+        served,
     })
-}
-
-/// 200 while every deployment of every graph has a replica taking calls and making
-/// progress; 503 naming those that have none (starting, failed, being replaced, or every
-/// replica stalled).
-fn healthz(instances: &[Arc<GraphInstance>]) -> Response {
-    let not_ready: Vec<String> = instances
-        .iter()
-        .map(|i| i.controller.status())
-        .flat_map(|graph| {
-            graph
-                .deployments
-                .iter()
-                .filter(|d| !d.is_ready())
-                .map(|d| format!("{}/{}", graph.name, d.name))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if not_ready.is_empty() {
-        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
-    }
-    let body = serde_json::json!({
-        "status": "unavailable",
-        "error": format!("no replica is running and making progress for {}", not_ready.join(", ")),
-        "not_ready": not_ready,
-    });
-    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }
 
 async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response
@@ -173,9 +147,10 @@ where
 {
     // The request's whole life (body, queueing, graph) is bounded by its timeout; the body
     // is read first, under its own deadline, so a slow client holds no graph capacity.
-    let deadline = Instant::now() + state.request_timeout;
+    let request_timeout = state.request_timeout.get();
+    let deadline = Instant::now() + request_timeout;
     let (parts, body) = request.into_parts();
-    let body_timeout = state.body_read_timeout.min(state.request_timeout);
+    let body_timeout = state.body_read_timeout.min(request_timeout);
     let reading = read_body(&parts.headers, body, state.body_limit);
     let body = match tokio::time::timeout(body_timeout, reading).await {
         Ok(Ok(body)) => body,
@@ -207,14 +182,14 @@ where
         state.handle.call(input).await
     });
     let Ok(result) = answered.await else {
-        tracing::warn!(graph = G::NAME, timeout = ?state.request_timeout, "request timed out");
+        tracing::warn!(graph = G::NAME, timeout = ?request_timeout, "request timed out");
         return error_response(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
             &format!(
                 "graph `{}` did not answer within {} ms",
                 G::NAME,
-                state.request_timeout.as_millis()
+                request_timeout.as_millis()
             ),
             None,
         );
@@ -275,7 +250,7 @@ async fn read_body(
     }
 }
 
-async fn not_found(request: Request) -> Response {
+pub(crate) async fn not_found(request: Request) -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "not_found",

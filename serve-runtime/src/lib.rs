@@ -44,9 +44,11 @@
 extern crate self as serve_runtime;
 
 mod adapter;
+mod admin;
 mod app;
 mod arg;
 mod cli;
+mod config;
 mod context;
 mod control;
 mod deployment;
@@ -65,8 +67,10 @@ mod slot;
 mod spec;
 
 pub use adapter::{AdapterError, HttpRequest};
+pub use admin::DeployReport;
 pub use app::{App, Server};
 pub use bytes::Bytes;
+pub use config::{ConfigError, Problem, ServeConfig};
 pub use context::ReplicaContext;
 pub use control::placement::Resources;
 pub use control::status::{DeploymentStatus, GraphStatus, ReplicaState, ReplicaStatus};
@@ -155,5 +159,21 @@ pub mod __private {
 
     pub fn fan_out<T: FanOut>(value: &T) -> T {
         value.clone()
+    }
+
+    pub use serde_json::Value as JsonValue;
+
+    /// What `reconfigure` takes: the `user_config` of a config file, deserialised.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a deployment's `user_config`: it does not implement `serde::Deserialize`",
+        label = "`reconfigure` takes this as the `user_config` of a config file",
+        note = "add `#[derive(serde::Deserialize)]` to `{Self}`"
+    )]
+    pub trait UserConfig: serde::de::DeserializeOwned {}
+    impl<T: serde::de::DeserializeOwned> UserConfig for T {}
+
+    /// `config` as a `C`.
+    pub fn user_config<C: UserConfig>(config: JsonValue) -> Result<C, BoxError> {
+        serde_json::from_value(config).map_err(Into::into)
     }
 }

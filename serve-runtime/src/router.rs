@@ -110,6 +110,15 @@ impl<D> ReplicaSet<D> {
         self.replicas.store(Arc::new(next));
     }
 
+    /// Changes the limits while serving; callers waiting in the queue try again at once,
+    /// since a higher limit may have freed a slot for them.
+    pub(crate) fn set_limits(&self, max_ongoing: u32, max_queued: u32) {
+        self.max_ongoing
+            .store(max_ongoing.max(1), Ordering::Relaxed);
+        self.max_queued.store(max_queued, Ordering::Relaxed);
+        self.shared.freed.notify_waiters();
+    }
+
     /// Reserves a slot on a replica, waiting in the queue while all are busy.
     pub async fn acquire(&self) -> Result<ReplicaGuard<D>, Error> {
         if let Some(guard) = self.try_acquire() {

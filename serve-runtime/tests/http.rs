@@ -332,6 +332,6 @@ async fn two_graphs_on_one_prefix_is_a_start_up_error() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "route prefix `/greet` is used by both `greeting` and `greeting`; give one of them another `#[graph(route_prefix = \"...\")]`"
+        "route prefix `/greet` is used by both `greeting` and `greeting`; give one of them another `route_prefix` (in `#[graph(...)]` or the config)"
     );
 }

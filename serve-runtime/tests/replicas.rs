@@ -2,7 +2,6 @@
 //! and cancellation. Behaviour is asserted (which thread, which replica, what overlapped,
 //! what state), never how fast; every wait is bounded.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -11,23 +10,9 @@ use serve_runtime::{
     App, Error, GraphStatus, ReplicaContext, ReplicaState, Resources, StartOptions, deployment,
     graph,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Polls `check` until it holds, for at most 20 s.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A call that must finish within 20 s.
-async fn bounded<T>(call: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), call)
-        .await
-        .expect("the call finished in time")
-}
+mod common;
+use common::{bounded, eventually, http};
 
 fn count(status: &GraphStatus, deployment: &str, state: ReplicaState) -> usize {
     status.deployment(deployment).unwrap().count(state)
@@ -810,24 +795,4 @@ async fn gpu_shares_are_placed_and_given_to_the_replicas() {
         err.to_string().contains("needs 1 CPUs and 2 GPUs in all"),
         "{err}"
     );
-}
-
-// ---- a small HTTP/1.1 client ------------------------------------------------------------
-
-async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let raw = format!(
-        "{method} {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = bounded(tokio::net::TcpStream::connect(addr)).await.unwrap();
-    stream.write_all(raw.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    bounded(stream.read_to_end(&mut buf)).await.unwrap();
-    let text = String::from_utf8(buf).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a full response");
-    let status = head[9..12].parse().unwrap();
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
 }

@@ -202,8 +202,14 @@ impl Example {
     /// Starts it with `env` set and waits (a minute at most) until it says it is ready.
     /// Blocks: from async code, call [`Example::start`].
     pub fn start_blocking(env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(&[], env)
+    }
+
+    /// [`Example::start_blocking`], with `args` after `--port 0`.
+    pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = example_command()
             .args(["--port", "0"])
+            .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()

@@ -84,6 +84,59 @@ pub fn hook(sig: &Signature, self_ty: &syn::Type, errors: &mut Errors) -> bool {
     ok
 }
 
+/// `reconfigure(&self, config: C)`, which the runtime calls with each `user_config`:
+/// `&self` and the config by value, returning `()` or `Result<(), E>`. Gives `C`.
+pub fn reconfigure(sig: &Signature, self_ty: &syn::Type, errors: &mut Errors) -> Option<syn::Type> {
+    let fix = "write `async fn reconfigure(&self, config: MyConfig)` with `MyConfig: Deserialize`";
+    if sig.receiver().is_none() {
+        errors.help(
+            sig.ident.span(),
+            "`reconfigure` is called by the runtime on each replica, so it must take `&self`",
+            fix,
+        );
+        return None;
+    }
+    let mut ok = method(sig, errors);
+    let config = match sig.inputs.iter().nth(1) {
+        Some(FnArg::Typed(pat)) => match &*pat.ty {
+            syn::Type::Reference(r) => {
+                errors.help(
+                    r.span(),
+                    "`reconfigure` takes its config by value: each replica gets its own",
+                    fix,
+                );
+                None
+            }
+            ty => Some(ty.clone()),
+        },
+        _ => {
+            errors.help(
+                sig.ident.span(),
+                "`reconfigure` takes one argument: the deployment's `user_config`",
+                fix,
+            );
+            None
+        }
+    };
+    if let Some(extra) = sig.inputs.iter().nth(2) {
+        errors.help(
+            extra.span(),
+            "`reconfigure` takes one argument: the deployment's `user_config`",
+            fix,
+        );
+        ok = false;
+    }
+    if let Output::Plain(ty) = Output::of(&sig.output, self_ty) {
+        errors.help(
+            ty.span(),
+            "`reconfigure` has the wrong return type",
+            "return `()`, or `Result<(), E>`: an `Err` is reported in the deployment's status",
+        );
+        ok = false;
+    }
+    config.filter(|_| ok)
+}
+
 /// A function deployment: no generics, no receiver. A sync one runs on threads.
 pub fn function(sig: &Signature, errors: &mut Errors) -> bool {
     let mut ok = no_generics(&sig.generics, "a deployment function", errors);

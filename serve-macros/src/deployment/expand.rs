@@ -36,8 +36,10 @@ pub struct Parts<'a> {
     pub bind: TokenStream,
     /// The first sync method's `fn` token, if any: such a deployment runs on threads.
     pub first_sync: Option<Span>,
-    /// `check_health` and `shutdown`, as `Deployment` trait items.
+    /// `check_health`, `shutdown` and `reconfigure`, as `Deployment` trait items.
     pub hooks: TokenStream,
+    /// What those items call, in an inherent impl of the type.
+    pub hook_helpers: TokenStream,
 }
 
 pub fn deployment(parts: Parts<'_>) -> TokenStream {
@@ -51,6 +53,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         bind,
         first_sync,
         hooks,
+        hook_helpers,
     } = parts;
     // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
     let config = quote_spanned!(ident.span()=> #self_ty);
@@ -111,6 +114,8 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
                 const METHODS: &'static [&'static str] = &[#(#names),*];
                 #hooks
             }
+
+            #hook_helpers
 
             #sync_check
 
@@ -225,13 +230,14 @@ pub fn client_method(
     }
 }
 
-/// `check_health` and `shutdown` as the `Deployment` trait's hidden items, for those the
-/// impl has.
+/// `check_health`, `shutdown` and `reconfigure` as the `Deployment` trait's hidden items,
+/// for those the impl has; and the inherent items they call.
 pub fn hooks(
     self_ty: &TokenStream,
     check_health: Option<&Method<'_>>,
     shutdown: Option<&Method<'_>>,
-) -> TokenStream {
+    reconfigure: Option<(&Method<'_>, &Type)>,
+) -> (TokenStream, TokenStream) {
     let private = private();
     let call = |name: &str, m: &Method<'_>| {
         let ident = Ident::new(name, Span::call_site());
@@ -259,7 +265,43 @@ pub fn hooks(
             }
         }
     });
-    quote!(#check #shutdown)
+    let inherent = reconfigure.map(|(_, config)| {
+        // The one place that needs `C: Deserialize`, so a type without it is one error, on
+        // the parameter's type.
+        let parse = quote_spanned!(config.span()=> #private::user_config::<#config>);
+        quote! {
+            #[doc(hidden)]
+            #[allow(dead_code)]
+            impl #self_ty {
+                fn __serve_user_config(config: #private::JsonValue) -> #private::Result<#config, #private::BoxError> {
+                    #parse(config)
+                }
+            }
+        }
+    });
+    let reconfigure = reconfigure.map(|(m, _)| {
+        let awaited = m.is_async.then(|| quote!(.await));
+        let call = quote!(<#self_ty>::reconfigure(self, __serve_config) #awaited);
+        let body = match &m.output {
+            Output::Fallible(ty) => quote_spanned!(ty.span()=> #private::IntoNodeResult::into_node_result(#call)),
+            _ => quote!({ #call; #private::Result::Ok(()) }),
+        };
+        quote! {
+            const HAS_RECONFIGURE: bool = true;
+            fn __serve_check_user_config(__serve_config: &#private::JsonValue) -> #private::Result<(), ::std::string::String> {
+                <#self_ty>::__serve_user_config(#private::Clone::clone(__serve_config))
+                    .map(::core::mem::drop)
+                    .map_err(|e| ::std::string::ToString::to_string(&e))
+            }
+            fn __serve_reconfigure(&self, __serve_config: #private::JsonValue) -> impl ::core::future::Future<Output = #private::Result<(), #private::BoxError>> + ::core::marker::Send {
+                async move {
+                    let __serve_config = <#self_ty>::__serve_user_config(__serve_config)?;
+                    #body
+                }
+            }
+        }
+    });
+    (quote!(#check #shutdown #reconfigure), quote!(#inherent))
 }
 
 /// `Binder::bind(args) -> Factory<T>`: each replica gets its own clone of the arguments,

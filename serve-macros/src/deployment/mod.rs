@@ -95,7 +95,20 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     };
     let check_health = hook(parse::CHECK_HEALTH);
     let shutdown = hook(parse::SHUTDOWN);
-    let hooks = expand::hooks(&self_ty, check_health.as_ref(), shutdown.as_ref());
+    let reconfigure = d
+        .hooks
+        .iter()
+        .find(|f| f.sig.ident == parse::RECONFIGURE)
+        .and_then(|f| {
+            let config = check::reconfigure(&f.sig, d.self_ty, errors)?;
+            Some((parse::method(f, d.self_ty), config))
+        });
+    let (hooks, hook_helpers) = expand::hooks(
+        &self_ty,
+        check_health.as_ref(),
+        shutdown.as_ref(),
+        reconfigure.as_ref().map(|(m, c)| (m, c)),
+    );
     let methods = checked
         .into_iter()
         .map(|f| {
@@ -120,6 +133,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         bind,
         first_sync,
         hooks,
+        hook_helpers,
     };
     let generated = expand::deployment(parts);
     quote!(#item #generated)
@@ -162,6 +176,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
             .is_none()
             .then_some(item.sig.fn_token.span),
         hooks: TokenStream::new(),
+        hook_helpers: TokenStream::new(),
     };
     let generated = expand::deployment(parts);
     quote!(#item #marker #config #generated)

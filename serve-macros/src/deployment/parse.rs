@@ -73,6 +73,7 @@ pub struct Ctor<'a> {
 /// The methods the runtime calls itself, by name.
 pub const CHECK_HEALTH: &str = "check_health";
 pub const SHUTDOWN: &str = "shutdown";
+pub const RECONFIGURE: &str = "reconfigure";
 
 /// A `#[deployment] impl`.
 pub struct DeploymentImpl<'a> {
@@ -81,7 +82,8 @@ pub struct DeploymentImpl<'a> {
     pub ctor: Option<Ctor<'a>>,
     /// Functions with a receiver: the deployment's methods, checked or not.
     pub methods: Vec<&'a ImplItemFn>,
-    /// `check_health` and `shutdown`, which the runtime calls and handles do not.
+    /// `check_health`, `shutdown` and `reconfigure`, which the runtime calls and handles
+    /// do not.
     pub hooks: Vec<&'a ImplItemFn>,
 }
 
@@ -94,7 +96,10 @@ pub fn deployment_impl(item: &ItemImpl) -> DeploymentImpl<'_> {
         ImplItem::Fn(f) => Some(f),
         _ => None,
     }) {
-        if f.sig.ident == CHECK_HEALTH || f.sig.ident == SHUTDOWN {
+        if [CHECK_HEALTH, SHUTDOWN, RECONFIGURE]
+            .iter()
+            .any(|h| f.sig.ident == h)
+        {
             hooks.push(f);
         } else if f.sig.receiver().is_some() {
             methods.push(f);

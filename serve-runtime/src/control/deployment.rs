@@ -16,6 +16,8 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Problem;
+use crate::config::settings::DeploymentSettings;
 use crate::context::ReplicaContext;
 use crate::control::placement::{Placement, Reservation};
 use crate::control::status::{DeploymentStatus, ReplicaState, ReplicaStatus};
@@ -42,6 +44,13 @@ pub(crate) trait Managed: Send + Sync {
     fn name(&self) -> &str;
     fn status(&self) -> DeploymentStatus;
     fn scale(&self, replicas: u32);
+    /// Why `settings` cannot be applied, if it cannot (a `user_config` that does not
+    /// fit the deployment's `reconfigure`).
+    fn check(&self, settings: &DeploymentSettings) -> Option<Problem>;
+    /// Applies checked settings while serving: limits and timings at once, the replica
+    /// count through the control loop, a new `user_config` through every replica's
+    /// `reconfigure`. Returns what changed, one line each.
+    fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Vec<String>>;
     /// Keeps the replicas at their target until `stop` is cancelled.
     fn control(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<()>;
     /// Drains and stops every replica.
@@ -51,7 +60,6 @@ pub(crate) trait Managed: Send + Sync {
 pub(crate) struct ManagedDeployment<D: Deployment> {
     set: Arc<ReplicaSet<D>>,
     factory: Factory<D>,
-    options: DeploymentOptions,
     placement: Placement,
     constructor_timeout: Duration,
     state: Mutex<State>,
@@ -60,6 +68,10 @@ pub(crate) struct ManagedDeployment<D: Deployment> {
 }
 
 struct State {
+    /// What new replicas start with; a config applied while serving changes it.
+    options: DeploymentOptions,
+    /// Given to `reconfigure` on every replica, before a new one takes calls.
+    user_config: Option<serde_json::Value>,
     target: u32,
     records: Vec<Record>,
     failures_in_row: u32,
@@ -76,20 +88,39 @@ struct Record {
 }
 
 impl<D: Deployment> ManagedDeployment<D> {
+    /// A deployment with the code's options, or those of `settings` (a config's) when
+    /// given; fails when the config's `user_config` does not fit the deployment.
     pub(crate) fn new(
         name: String,
         factory: Factory<D>,
+        settings: Option<DeploymentSettings>,
         placement: Placement,
         constructor_timeout: Duration,
-    ) -> Arc<Self> {
-        let options = D::OPTIONS;
-        Arc::new(Self {
+    ) -> Result<Arc<Self>, Error> {
+        let (options, user_config) = match settings {
+            None => (D::OPTIONS, None),
+            Some(settings) => {
+                if let Some(problem) = check_user_config::<D>(&settings) {
+                    return Err(Error::Config(format!(
+                        "line {}, column {}: {}",
+                        problem.line, problem.column, problem.message
+                    )));
+                }
+                let options = DeploymentOptions {
+                    executor: D::OPTIONS.executor,
+                    ..settings.options
+                };
+                (options, settings.user_config.map(|c| c.value))
+            }
+        };
+        Ok(Arc::new(Self {
             set: Arc::new(ReplicaSet::new(name, &options)),
             factory,
-            options,
             placement,
             constructor_timeout,
             state: Mutex::new(State {
+                options,
+                user_config,
                 target: options.num_replicas,
                 records: Vec::new(),
                 failures_in_row: 0,
@@ -98,7 +129,12 @@ impl<D: Deployment> ManagedDeployment<D> {
             }),
             changed: Notify::new(),
             next_id: AtomicU32::new(0),
-        })
+        }))
+    }
+
+    /// The options new replicas start with now.
+    pub(crate) fn options(&self) -> DeploymentOptions {
+        self.state().options
     }
 
     pub(crate) fn set(&self) -> &Arc<ReplicaSet<D>> {
@@ -111,7 +147,7 @@ impl<D: Deployment> ManagedDeployment<D> {
 
     /// Starts the first replicas, all at once; any failure fails the start.
     pub(crate) async fn start(&self) -> Result<(), Error> {
-        let ids = self.begin_starts(self.options.num_replicas);
+        let ids = self.begin_starts(self.options().num_replicas);
         let results = join_all(ids.iter().map(|&id| self.start_replica(id))).await;
         let mut first_error = None;
         for (id, result) in ids.into_iter().zip(results) {
@@ -149,7 +185,11 @@ impl<D: Deployment> ManagedDeployment<D> {
 
     /// Reserves, starts the replica's threads, and runs the constructor there.
     async fn start_replica(&self, id: u32) -> Result<(Arc<Replica<D>>, Reservation), BoxError> {
-        let options = &self.options;
+        let (options, user_config) = {
+            let state = self.state();
+            (state.options, state.user_config.clone())
+        };
+        let options = &options;
         let name = self.set.name();
         let reservation = self
             .placement
@@ -200,6 +240,11 @@ impl<D: Deployment> ManagedDeployment<D> {
         };
         let shared = Arc::clone(self.set.shared());
         let replica = Arc::new(Replica::new(instance, shared, context, threads));
+        if let Some(config) = user_config {
+            reconfigure(&replica, config)
+                .await
+                .map_err(|e| format!("`reconfigure` failed: {}", chain(&*e)))?;
+        }
         Ok((replica, reservation))
     }
 
@@ -315,7 +360,7 @@ impl<D: Deployment> ManagedDeployment<D> {
         end: ReplicaState,
         why: Option<String>,
     ) {
-        let grace = Duration::from_secs_f64(self.options.graceful_shutdown_timeout_s);
+        let grace = Duration::from_secs_f64(self.options().graceful_shutdown_timeout_s);
         let deadline = Instant::now() + grace;
         while replica.ongoing() > 0 && Instant::now() < deadline {
             sleep(Duration::from_millis(5)).await;
@@ -347,6 +392,53 @@ impl<D: Deployment> ManagedDeployment<D> {
     }
 }
 
+/// "num_replicas 2 -> 3" for every option that differs.
+fn option_changes(before: &DeploymentOptions, after: &DeploymentOptions) -> Vec<String> {
+    macro_rules! rows {
+        ($($field:ident),*) => {
+            [$((stringify!($field), before.$field.to_string(), after.$field.to_string())),*]
+        };
+    }
+    let rows = rows!(
+        num_replicas,
+        max_ongoing_requests,
+        max_queued_requests,
+        num_cpus,
+        num_gpus,
+        graceful_shutdown_timeout_s,
+        health_check_period_s,
+        health_check_timeout_s
+    );
+    rows.into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, a, b)| format!("{name} {a} -> {b}"))
+        .collect()
+}
+
+/// Gives a replica its `user_config`, where it runs its calls.
+async fn reconfigure<D: Deployment>(
+    replica: &Arc<Replica<D>>,
+    config: serde_json::Value,
+) -> Result<(), BoxError> {
+    let target = Arc::clone(replica);
+    on_replica(replica, async move {
+        target.instance().__serve_reconfigure(config).await
+    })
+    .await?
+}
+
+/// Why `settings.user_config` does not fit `D`, if it does not.
+fn check_user_config<D: Deployment>(settings: &DeploymentSettings) -> Option<Problem> {
+    let config = settings.user_config.as_ref()?;
+    let message = D::__serve_check_user_config(&config.value).err()?;
+    Some(Problem {
+        line: config.line,
+        column: config.column,
+        message: format!("user_config of `{}`: {message}", settings.name),
+        help: None,
+    })
+}
+
 /// Runs `work` where the replica runs its calls, catching a panic.
 async fn on_replica<D, T, F>(replica: &Arc<Replica<D>>, work: F) -> Result<T, BoxError>
 where
@@ -376,7 +468,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
         let state = self.state();
         DeploymentStatus {
             name: self.set.name().to_owned(),
-            executor: self.options.executor,
+            executor: D::OPTIONS.executor,
             target_replicas: state.target,
             queued: self.set.queued(),
             replicas: state
@@ -406,10 +498,66 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
         self.changed.notify_one();
     }
 
+    fn check(&self, settings: &DeploymentSettings) -> Option<Problem> {
+        check_user_config::<D>(settings)
+    }
+
+    fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Vec<String>> {
+        Box::pin(async move {
+            let next = DeploymentOptions {
+                executor: D::OPTIONS.executor,
+                ..settings.options
+            };
+            let user_config = settings.user_config.map(|c| c.value);
+            let (before, config_changed) = {
+                let mut state = self.state();
+                let before = state.options;
+                state.options = next;
+                state.target = next.num_replicas;
+                state.retry_at = None;
+                // A new config is a new intent: what went wrong with the old one is news
+                // only if it goes wrong again.
+                state.message = None;
+                let config_changed = state.user_config != user_config;
+                state.user_config.clone_from(&user_config);
+                (before, config_changed)
+            };
+            self.set
+                .set_limits(next.max_ongoing_requests, next.max_queued_requests);
+            self.changed.notify_one();
+            let mut changes = option_changes(&before, &next);
+            if config_changed {
+                changes.push("user_config".to_owned());
+                if let Some(config) = user_config {
+                    let replicas = self.set.replicas();
+                    let done = join_all(replicas.iter().map(|r| reconfigure(r, config.clone())));
+                    let failed: Vec<String> = replicas
+                        .iter()
+                        .zip(done.await)
+                        .filter_map(|(r, result)| {
+                            let e = result.err()?;
+                            Some(format!("replica {}: {}", r.id(), chain(&*e)))
+                        })
+                        .collect();
+                    if !failed.is_empty() {
+                        let message = format!("`reconfigure` failed on {}", failed.join("; "));
+                        tracing::warn!(deployment = self.set.name(), "{message}");
+                        self.state().message = Some(message.clone());
+                        changes.push(message);
+                    }
+                }
+            }
+            changes
+                .into_iter()
+                .map(|c| format!("{}: {c}", self.set.name()))
+                .collect()
+        })
+    }
+
     fn control(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<()> {
         Box::pin(async move {
-            let period = Duration::from_secs_f64(self.options.health_check_period_s);
-            let mut next_check = Instant::now() + period;
+            let period = || Duration::from_secs_f64(self.options().health_check_period_s);
+            let mut next_check = Instant::now() + period();
             loop {
                 self.reconcile().await;
                 let retry_at = self.state().retry_at;
@@ -419,7 +567,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                     () = self.set.shared().unhealthy.notified() => self.check_health().await,
                     () = sleep_until(next_check) => {
                         self.check_health().await;
-                        next_check = Instant::now() + period;
+                        next_check = Instant::now() + period();
                     }
                     () = sleep_until(retry_at.unwrap_or(next_check)), if retry_at.is_some() => {}
                 }

@@ -42,15 +42,16 @@ impl Controller {
         }
     }
 
-    pub(crate) fn graph(&self) -> &'static str {
-        self.graph
-    }
-
     pub(crate) fn status(&self) -> GraphStatus {
         GraphStatus {
             name: self.graph.to_owned(),
             deployments: self.deployments.iter().map(|d| d.status()).collect(),
         }
+    }
+
+    /// The deployment called `name`.
+    pub(crate) fn deployment(&self, name: &str) -> Option<&Arc<dyn Managed>> {
+        self.deployments.iter().find(|d| d.name() == name)
     }
 
     pub(crate) fn scale(&self, deployment: &str, replicas: u32) -> Result<(), Error> {

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::settings::GraphSettings;
 use crate::control::Controller;
 use crate::control::deployment::{Managed, ManagedDeployment};
 use crate::control::placement::{Placement, Resources};
@@ -56,6 +57,7 @@ pub struct BuildContext {
     names: NameAllocator,
     placement: Placement,
     constructor_timeout: Duration,
+    settings: GraphSettings,
     deployments: Vec<Arc<dyn Managed>>,
 }
 
@@ -70,17 +72,19 @@ impl std::fmt::Debug for BuildContext {
 impl Deploy for BuildContext {
     async fn deploy<D: Deployment>(&mut self, factory: Factory<D>) -> Result<Handle<D>, Error> {
         let name = self.names.allocate(D::NAME);
+        let settings = self.settings.deployment(&name).cloned();
         let managed = ManagedDeployment::new(
             name,
             factory,
+            settings,
             self.placement.clone(),
             self.constructor_timeout,
-        );
+        )?;
         managed.start().await?;
         let set = Arc::clone(managed.set());
         tracing::debug!(
             deployment = set.name(),
-            replicas = D::OPTIONS.num_replicas,
+            replicas = managed.options().num_replicas,
             executor = ?D::OPTIONS.executor,
             "deployment started"
         );
@@ -169,15 +173,17 @@ pub async fn start_with<R: IntoGraph>(
     options: StartOptions,
 ) -> Result<GraphHandle<R::Graph>, Error> {
     let placement = Placement::new(options.resources);
-    start_graph::<R::Graph>(&placement, options.constructor_timeout).await
+    let settings = GraphSettings::from_spec(&<R::Graph as Graph>::spec());
+    start_graph::<R::Graph>(&placement, options.constructor_timeout, settings).await
 }
 
+/// Starts a graph with `settings` (the code's, or a config's) for its deployments.
 pub(crate) async fn start_graph<G: Graph>(
     placement: &Placement,
     constructor_timeout: Duration,
+    settings: GraphSettings,
 ) -> Result<GraphHandle<G>, Error> {
-    let spec = G::spec();
-    let demand: Vec<_> = spec
+    let demand: Vec<_> = settings
         .deployments
         .iter()
         .map(|d| (d.name.clone(), d.options))
@@ -189,6 +195,7 @@ pub(crate) async fn start_graph<G: Graph>(
         names: NameAllocator::default(),
         placement: placement.clone(),
         constructor_timeout,
+        settings,
         deployments: Vec::new(),
     };
     let nodes = G::build(&mut ctx).await?;

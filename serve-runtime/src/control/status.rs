@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::options::Executor;
 
 /// Where a replica is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReplicaState {
     /// Its constructor is running.
@@ -91,5 +91,106 @@ impl GraphStatus {
     /// True while every deployment has a replica that takes calls and is not stalled.
     pub fn is_ready(&self) -> bool {
         self.deployments.iter().all(DeploymentStatus::is_ready)
+    }
+}
+
+/// A deployment's state in one word, as `serve status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentHealth {
+    /// As many replicas run as the target asks, none stalled.
+    Healthy,
+    /// Replicas are starting or draining toward a new target.
+    Updating,
+    /// A replica failed to start and is being retried, or none takes calls.
+    Unhealthy,
+}
+
+/// A graph's state in one word, as `serve status` shows an application's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApplicationHealth {
+    /// Every deployment is healthy.
+    Running,
+    /// A deployment is updating.
+    Deploying,
+    /// A deployment is unhealthy.
+    Unhealthy,
+}
+
+impl DeploymentStatus {
+    /// The deployment's state in one word.
+    pub fn health(&self) -> DeploymentHealth {
+        let running = self
+            .replicas
+            .iter()
+            .filter(|r| r.state == ReplicaState::Running && !r.stalled)
+            .count();
+        let moving = self.count(ReplicaState::Starting) + self.count(ReplicaState::Draining);
+        if running == 0 || self.message.is_some() {
+            DeploymentHealth::Unhealthy
+        } else if moving > 0 || running != self.target_replicas as usize {
+            DeploymentHealth::Updating
+        } else {
+            DeploymentHealth::Healthy
+        }
+    }
+
+    /// How many replicas are in each state, leaving out states none is in.
+    pub fn replica_states(&self) -> std::collections::BTreeMap<ReplicaState, usize> {
+        let mut states = std::collections::BTreeMap::new();
+        for r in &self.replicas {
+            *states.entry(r.state).or_insert(0) += 1;
+        }
+        states
+    }
+}
+
+impl GraphStatus {
+    /// The graph's state in one word: its least healthy deployment's.
+    pub fn health(&self) -> ApplicationHealth {
+        let healths: Vec<_> = self.deployments.iter().map(|d| d.health()).collect();
+        if healths.contains(&DeploymentHealth::Unhealthy) {
+            ApplicationHealth::Unhealthy
+        } else if healths.contains(&DeploymentHealth::Updating) {
+            ApplicationHealth::Deploying
+        } else {
+            ApplicationHealth::Running
+        }
+    }
+
+    /// The graph as `serve status` shows an application: its state, a message, and per
+    /// deployment its state, replica counts per state and message.
+    pub fn summary(&self, route_prefix: &str) -> serde_json::Value {
+        let deployments: serde_json::Map<String, serde_json::Value> = self
+            .deployments
+            .iter()
+            .map(|d| {
+                let value = serde_json::json!({
+                    "status": d.health(),
+                    "replica_states": d.replica_states(),
+                    "message": d.message.clone().unwrap_or_default(),
+                });
+                (d.name.clone(), value)
+            })
+            .collect();
+        let unwell: Vec<String> = self
+            .deployments
+            .iter()
+            .filter(|d| d.health() != DeploymentHealth::Healthy)
+            .map(|d| {
+                let why = d.message.as_deref().unwrap_or(match d.health() {
+                    DeploymentHealth::Unhealthy => "no replica takes calls",
+                    _ => "replicas are starting or draining",
+                });
+                format!("`{}`: {why}", d.name)
+            })
+            .collect();
+        serde_json::json!({
+            "status": self.health(),
+            "route_prefix": route_prefix,
+            "message": unwell.join("; "),
+            "deployments": deployments,
+        })
     }
 }

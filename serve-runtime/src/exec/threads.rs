@@ -13,11 +13,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A replica's own runtime and the thread that drives it. Dropping it stops the runtime
-/// on its own thread (a runtime cannot be dropped from async code).
+/// on its own thread (a runtime cannot be dropped from async code): the driving thread
+/// waits on a channel whose sender is dropped with it.
 #[derive(Debug)]
 pub(crate) struct ReplicaThreads {
     handle: Handle,
-    stop: Option<oneshot::Sender<()>>,
+    _stop: oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -53,7 +54,7 @@ impl ReplicaThreads {
         })?;
         Ok(Self {
             handle,
-            stop: Some(stop),
+            _stop: stop,
             thread,
         })
     }
@@ -73,17 +74,10 @@ impl ReplicaThreads {
     }
 }
 
-impl Drop for ReplicaThreads {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::ReplicaThreads;
+    use tokio::sync::oneshot;
 
     #[tokio::test]
     async fn calls_run_on_the_replicas_own_thread_and_it_stops_on_drop() {
@@ -110,5 +104,52 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         panic!("the replica's runtime kept running after its owner was dropped");
+    }
+
+    #[test]
+    fn a_replica_with_two_cpus_runs_two_blocking_calls_at_once() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let threads = ReplicaThreads::start("Model#0", 2).unwrap();
+        // Each call blocks its thread until it hears from the other: on one thread the
+        // first would wait alone and time out.
+        let (to_b, from_a) = channel::<()>();
+        let (to_a, from_b) = channel::<()>();
+        let a = threads.spawn(async move {
+            to_b.send(()).unwrap();
+            from_b.recv_timeout(Duration::from_secs(5)).is_ok()
+        });
+        let b = threads.spawn(async move {
+            to_a.send(()).unwrap();
+            from_a.recv_timeout(Duration::from_secs(5)).is_ok()
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (a, b) = runtime.block_on(async { (a.await.unwrap(), b.await.unwrap()) });
+        assert!(a && b, "the two calls did not run at the same time");
+    }
+
+    #[test]
+    fn a_replica_whose_thread_ended_is_not_alive() {
+        let ReplicaThreads {
+            handle,
+            _stop: stop,
+            thread,
+        } = ReplicaThreads::start("Model#0", 1).unwrap();
+        let threads = ReplicaThreads {
+            handle,
+            _stop: oneshot::channel().0,
+            thread,
+        };
+        assert!(threads.is_alive());
+        drop(stop);
+        for _ in 0..400 {
+            if !threads.is_alive() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        panic!("is_alive stayed true after the replica's thread ended");
     }
 }

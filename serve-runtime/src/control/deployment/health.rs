@@ -36,7 +36,7 @@ impl<D: Deployment> ManagedDeployment<D> {
     /// check timeout: such a replica is stalled (stuck in blocking work, say), and a
     /// deployment whose every replica is stalled is not ready.
     fn note_progress(&self, replicas: &[Arc<Replica<D>>]) {
-        let limit = Duration::from_secs_f64(self.options.health_check_timeout_s);
+        let limit = Duration::from_secs_f64(self.options().health_check_timeout_s);
         let now = Instant::now();
         let mut state = self.state();
         for replica in replicas {
@@ -59,7 +59,7 @@ impl<D: Deployment> ManagedDeployment<D> {
 
     /// Checks every running replica; unhealthy ones leave routing and are replaced.
     pub(super) async fn check_health(self: &Arc<Self>) {
-        let limit = Duration::from_secs_f64(self.options.health_check_timeout_s);
+        let limit = Duration::from_secs_f64(self.options().health_check_timeout_s);
         let replicas = self.set.replicas();
         self.note_progress(&replicas);
         let checks = replicas.iter().map(|replica| async move {

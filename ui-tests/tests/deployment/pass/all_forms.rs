@@ -67,6 +67,14 @@ impl C {
         Ok(())
     }
     async fn shutdown(&self) {}
+    fn reconfigure(&self, threshold: Threshold) -> Result<(), String> {
+        if threshold.value < 0.0 { Err("negative".into()) } else { Ok(()) }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Threshold {
+    value: f32,
 }
 
 #[deployment(executor = "inline")]

@@ -1,17 +1,23 @@
 //! The command line every serving binary gets from [`App::run`].
 
+mod client;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use http::Method;
 
 use crate::app::App;
+use crate::config::{ConfigError, Problem, ServeConfig, yaml};
 use crate::error::Error;
 use crate::registry;
 use crate::render::Format;
+use client::{AdminClient, server_error};
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Serve this binary's model graphs over HTTP, or print their topology",
+    about = "Serve this binary's model graphs over HTTP, write their config, and operate a running server",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -25,6 +31,27 @@ struct Cli {
 enum Command {
     /// Serve every graph over HTTP (what runs when no command is given)
     Serve(ServeArgs),
+    /// Write the config of every graph, as the code sets it, to edit and serve with
+    Build {
+        /// Write it to this file instead of standard output
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Apply a config to a running server; only what changed is applied
+    Deploy {
+        /// The config file (as `build` writes it)
+        file: PathBuf,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Print the state of a running server's graphs and deployments
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Output format
+        #[arg(long, short, value_enum, default_value = "yaml")]
+        format: StatusFormat,
+    },
     /// Print a graph's static topology
     Graph {
         /// The graph to print; defaults to the first one
@@ -38,16 +65,40 @@ enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
+struct AdminArgs {
+    /// The server's admin address
+    #[arg(long, short, default_value = "http://127.0.0.1:8000")]
+    address: String,
+    /// The server's admin token, when it has one
+    #[arg(long, env = "SERVE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StatusFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
 struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, short, default_value_t = 8000)]
-    port: u16,
-    /// Serve /-/healthz, /-/routes and /-/status on 127.0.0.1 at this port instead of on
-    /// the main listener (they move to a free loopback port anyway when --host is not
-    /// loopback)
+    /// Start with this config (as `build` writes it) on top of the code's settings
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: the config's http_options.host, else 127.0.0.1]
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on, 0 picks a free one [default: the config's http_options.port,
+    /// else 8000]
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Ask every admin request but /-/healthz for `Authorization: Bearer TOKEN`; needed
+    /// when the admin routes are served on an address that is not loopback
+    #[arg(long, env = "SERVE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Serve the admin routes (/-/healthz, /-/status, /-/config...) on 127.0.0.1 at this
+    /// port instead of on the main listener (they move to a free loopback port anyway when
+    /// --host is not loopback)
     #[arg(long)]
     admin_port: Option<u16>,
     /// CPUs replicas may reserve [default: what the OS allows this process, cgroup quotas
@@ -79,15 +130,7 @@ impl App {
     /// (`graph --format json|mermaid|dot`), or list deployments. Serving stops on Ctrl-C or
     /// SIGTERM, letting in-flight requests finish.
     pub async fn run(self) -> ExitCode {
-        let bin = std::env::args()
-            .next()
-            .and_then(|p| {
-                std::path::Path::new(&p)
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "serve".to_owned());
-        let matches = Cli::command().name(bin).get_matches();
+        let matches = Cli::command().name(bin_name()).get_matches();
         let cli = match Cli::from_arg_matches(&matches) {
             Ok(cli) => cli,
             Err(e) => e.exit(),
@@ -105,6 +148,31 @@ impl App {
         match cli.command {
             None => self.serve_until_signal(cli.serve).await,
             Some(Command::Serve(args)) => self.serve_until_signal(args).await,
+            Some(Command::Build { output }) => {
+                let text = self
+                    .build_config()
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                match output {
+                    None => print!("{text}"),
+                    Some(path) => std::fs::write(&path, text).map_err(|e| {
+                        Error::Config(format!("could not write `{}`: {e}", path.display()))
+                    })?,
+                }
+                Ok(())
+            }
+            Some(Command::Deploy { file, admin }) => deploy(&file, &admin).await,
+            Some(Command::Status { admin, format }) => {
+                let client = AdminClient::new(&admin.address, admin.admin_token)?;
+                let apps = client.get_json("/-/applications").await?;
+                match format {
+                    StatusFormat::Json => println!(
+                        "{}",
+                        serde_json::to_string_pretty(&apps).expect("JSON values serialise")
+                    ),
+                    StatusFormat::Yaml => print!("{}", yaml::from_json(&apps)),
+                }
+                Ok(())
+            }
             Some(Command::Graph { name, format }) => {
                 let specs = self.specs();
                 let spec = match &name {
@@ -160,6 +228,22 @@ impl App {
             Some(port) => self.admin_addr((std::net::Ipv4Addr::LOCALHOST, port).into()),
             None => self,
         };
+        if let Some(path) = &args.config {
+            app = app.config(ServeConfig::load(path)?);
+        }
+        if let Some(token) = args.admin_token.filter(|t| !t.is_empty()) {
+            app = app.admin_token(token);
+        }
+        // The command line wins over the config, which wins over the defaults.
+        let http = app
+            .settings()
+            .map_err(|e| Error::Config(e.to_string()))?
+            .http;
+        let host = args
+            .host
+            .or(http.host)
+            .unwrap_or_else(|| yaml::DEFAULT_HOST.to_owned());
+        let port = args.port.or(http.port).unwrap_or(yaml::DEFAULT_PORT);
         if let Some(cpus) = args.num_cpus {
             app.start.resources = app.start.resources.with_num_cpus(cpus);
         }
@@ -175,7 +259,7 @@ impl App {
             resources.num_cpus(),
             resources.num_gpus()
         );
-        let server = app.bind((args.host.as_str(), args.port)).await?;
+        let server = app.bind((host.as_str(), port)).await?;
         let routes: Vec<String> = server
             .routes()
             .iter()
@@ -193,6 +277,58 @@ impl App {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         server.shutdown().await
+    }
+}
+
+/// The running binary's name, as the commands it prints should name it.
+pub(crate) fn bin_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|p| {
+            std::path::Path::new(&p)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "serve".to_owned())
+}
+
+/// Checks a config here (so a typo needs no server), sends it, and prints what changed;
+/// the server's own refusals come back with their lines and are shown against the file.
+async fn deploy(file: &std::path::Path, admin: &AdminArgs) -> Result<(), Error> {
+    let config = ServeConfig::load(file)?;
+    let client = AdminClient::new(&admin.address, admin.admin_token.clone())?;
+    let (status, body) = client
+        .call(Method::PUT, "/-/config", Some(config.text().to_owned()))
+        .await?;
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if status.is_success() {
+        if let Some(message) = json.get("message").and_then(|m| m.as_str()) {
+            println!("{message}");
+        }
+        for change in json["changes"].as_array().into_iter().flatten() {
+            println!("  {}", change.as_str().unwrap_or_default());
+        }
+        return Ok(());
+    }
+    let problems: Option<Vec<Problem>> = json.get("problems").and_then(|p| {
+        p.as_array()?
+            .iter()
+            .map(|p| {
+                Some(Problem {
+                    line: u32::try_from(p.get("line")?.as_u64()?).ok()?,
+                    column: u32::try_from(p.get("column")?.as_u64()?).ok()?,
+                    message: p.get("message")?.as_str()?.to_owned(),
+                    help: p.get("help").and_then(|h| h.as_str()).map(str::to_owned),
+                })
+            })
+            .collect()
+    });
+    match problems {
+        Some(problems) if !problems.is_empty() => Err(Error::Config(format!(
+            "{}\nnothing was applied: the server runs what it ran before",
+            ConfigError::new(&file.display().to_string(), config.text(), problems)
+        ))),
+        _ => Err(Error::Config(server_error(status, &json))),
     }
 }
 

@@ -1,0 +1,143 @@
+//! Applying a config to a running server: everything is checked first and nothing is
+//! applied when anything is wrong; then only what differs from the running settings is
+//! changed, in place, without dropping a request.
+
+use std::sync::PoisonError;
+
+use serde::Serialize;
+
+use crate::admin::Admin;
+use crate::config::{ConfigError, Problem, ServeConfig};
+
+/// What applying a config to a running server did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DeployReport {
+    /// False when the config is what the server already runs.
+    pub changed: bool,
+    /// One line per change, `graph/deployment: option old -> new`.
+    pub changes: Vec<String>,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+impl Admin {
+    pub(crate) async fn deploy(&self, config: &ServeConfig) -> Result<DeployReport, ConfigError> {
+        let _one_at_a_time = self.deploying.lock().await;
+        let mut next = config.resolve(&self.specs)?;
+        let current = self.settings();
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        if next.http != current.http && (next.http.host.is_some() || next.http.port.is_some()) {
+            notes.push("http_options take effect at the next start".to_owned());
+        }
+        next.http = current.http.clone();
+        for (graph, served) in next.graphs.iter().zip(&self.served) {
+            let now = current
+                .graph(&graph.name)
+                .expect("the same specs give the same graphs");
+            if graph.route_prefix != now.route_prefix {
+                let (line, column) = config.position(&graph.name, None, "route_prefix");
+                problems.push(Problem {
+                    line,
+                    column,
+                    message: format!(
+                        "route_prefix of `{}` cannot change while serving (it is `{}`)",
+                        graph.name, now.route_prefix
+                    ),
+                    help: Some("restart the server with `serve --config FILE`".to_owned()),
+                });
+            }
+            let controller = &served.instance.controller;
+            let mut extra = Vec::new();
+            for d in &graph.deployments {
+                let was = now
+                    .deployment(&d.name)
+                    .expect("the same specs give the same deployments");
+                for (field, old, new) in [
+                    ("num_cpus", was.options.num_cpus, d.options.num_cpus),
+                    ("num_gpus", was.options.num_gpus, d.options.num_gpus),
+                ] {
+                    if old != new {
+                        let (line, column) = config.position(&graph.name, Some(&d.name), field);
+                        problems.push(Problem {
+                            line,
+                            column,
+                            message: format!(
+                                "{field} of `{}/{}` cannot change while serving yet (it is {old})",
+                                graph.name, d.name
+                            ),
+                            help: Some("restart the server with `serve --config FILE`".to_owned()),
+                        });
+                    }
+                }
+                if let Some(problem) = controller.deployment(&d.name).and_then(|m| m.check(d)) {
+                    problems.push(problem);
+                }
+                if d.options.num_replicas > was.options.num_replicas {
+                    let mut more = d.options;
+                    more.num_replicas = d.options.num_replicas - was.options.num_replicas;
+                    extra.push((d.name.clone(), more));
+                }
+            }
+            if let Err(why) = self.placement.check_fits(&graph.name, &extra) {
+                let (line, column) = config.position(&graph.name, None, "name");
+                problems.push(Problem {
+                    line,
+                    column,
+                    message: format!("the added replicas do not fit: {why}"),
+                    help: None,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(config.error(problems));
+        }
+        if next == current {
+            let mut message = "no changes: the server already runs this config".to_owned();
+            for note in &notes {
+                message.push_str("; ");
+                message.push_str(note);
+            }
+            return Ok(DeployReport {
+                changed: false,
+                changes: Vec::new(),
+                message,
+            });
+        }
+        let mut changes = Vec::new();
+        for (graph, served) in next.graphs.iter().zip(&self.served) {
+            let now = current.graph(&graph.name).expect("checked above");
+            if graph.request_timeout != now.request_timeout {
+                served.request_timeout.set(graph.request_timeout);
+                changes.push(format!(
+                    "{}: request_timeout_s {} -> {}",
+                    graph.name,
+                    now.request_timeout.as_secs_f64(),
+                    graph.request_timeout.as_secs_f64()
+                ));
+            }
+            for d in &graph.deployments {
+                if now.deployment(&d.name) == Some(d) {
+                    continue;
+                }
+                if let Some(managed) = served.instance.controller.deployment(&d.name) {
+                    let done = std::sync::Arc::clone(managed).apply(d.clone()).await;
+                    changes.extend(done.into_iter().map(|c| format!("{}/{c}", graph.name)));
+                }
+            }
+        }
+        *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = next;
+        let mut message = format!("applied {} change(s)", changes.len());
+        for note in &notes {
+            message.push_str("; ");
+            message.push_str(note);
+        }
+        tracing::info!("config applied: {}", changes.join(", "));
+        Ok(DeployReport {
+            changed: true,
+            changes,
+            message,
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! The config file as written: every field optional but the names, each value with where
+//! it was written so a refusal can point at it.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A config file: the HTTP options and one application per graph.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    pub(crate) http_options: HttpOptionsConfig,
+    #[serde(default)]
+    pub(crate) applications: Vec<ApplicationConfig>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpOptionsConfig {
+    pub(crate) host: Option<Spanned<String>>,
+    pub(crate) port: Option<Spanned<u16>>,
+    pub(crate) request_timeout_s: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApplicationConfig {
+    pub(crate) name: Spanned<String>,
+    pub(crate) route_prefix: Option<Spanned<String>>,
+    pub(crate) request_timeout_s: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(crate) deployments: Vec<DeploymentConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeploymentConfig {
+    pub(crate) name: Spanned<String>,
+    pub(crate) num_replicas: Option<Spanned<u32>>,
+    pub(crate) max_ongoing_requests: Option<Spanned<u32>>,
+    pub(crate) max_queued_requests: Option<Spanned<u32>>,
+    pub(crate) num_cpus: Option<Spanned<f64>>,
+    pub(crate) num_gpus: Option<Spanned<f64>>,
+    pub(crate) user_config: Option<Spanned<serde_json::Value>>,
+    pub(crate) graceful_shutdown_timeout_s: Option<Spanned<f64>>,
+    pub(crate) health_check_period_s: Option<Spanned<f64>>,
+    pub(crate) health_check_timeout_s: Option<Spanned<f64>>,
+}

@@ -1,0 +1,286 @@
+//! What a server runs with: the code's values, overlaid with a config file's. A config
+//! describes the whole state, so what it leaves out is the code's value again, and the
+//! same file applied twice changes nothing.
+
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+use crate::config::model::{DeploymentConfig, FileConfig};
+use crate::config::problem::{Problem, suggest};
+use crate::options::DeploymentOptions;
+use crate::spec::GraphSpec;
+
+/// The listener's address, as a config file sets it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct HttpSettings {
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<u16>,
+}
+
+/// Every graph's settings, in the order the app serves them.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ServeSettings {
+    pub(crate) http: HttpSettings,
+    pub(crate) graphs: Vec<GraphSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct GraphSettings {
+    pub(crate) name: String,
+    pub(crate) route_prefix: String,
+    pub(crate) request_timeout: Duration,
+    pub(crate) deployments: Vec<DeploymentSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DeploymentSettings {
+    pub(crate) name: String,
+    pub(crate) options: DeploymentOptions,
+    pub(crate) user_config: Option<UserConfig>,
+}
+
+/// A deployment's `user_config`, and where it was written (for the deployment's own
+/// check, which runs where its type is known).
+#[derive(Clone, Debug)]
+pub(crate) struct UserConfig {
+    pub(crate) value: serde_json::Value,
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+}
+
+impl PartialEq for UserConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl GraphSettings {
+    /// What the code says.
+    pub(crate) fn from_spec(spec: &GraphSpec) -> Self {
+        Self {
+            name: spec.name.clone(),
+            route_prefix: spec.ingress.route_prefix.to_owned(),
+            request_timeout: spec.ingress.request_timeout,
+            deployments: spec
+                .deployments
+                .iter()
+                .map(|d| DeploymentSettings {
+                    name: d.name.clone(),
+                    options: d.options,
+                    user_config: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn deployment(&self, name: &str) -> Option<&DeploymentSettings> {
+        self.deployments.iter().find(|d| d.name == name)
+    }
+}
+
+impl ServeSettings {
+    /// What the code says, for every graph.
+    pub(crate) fn from_specs(specs: &[GraphSpec]) -> Self {
+        Self {
+            http: HttpSettings::default(),
+            graphs: specs.iter().map(GraphSettings::from_spec).collect(),
+        }
+    }
+
+    pub(crate) fn graph(&self, name: &str) -> Option<&GraphSettings> {
+        self.graphs.iter().find(|g| g.name == name)
+    }
+
+    /// The code's settings with the file's on top, or every problem the file has.
+    pub(crate) fn overlay(specs: &[GraphSpec], file: &FileConfig) -> Result<Self, Vec<Problem>> {
+        let mut settings = Self::from_specs(specs);
+        let mut problems = Vec::new();
+        let http = &file.http_options;
+        settings.http.host = http.host.as_ref().map(|h| h.value.clone());
+        settings.http.port = http.port.as_ref().map(|p| p.value);
+        let default_timeout = http
+            .request_timeout_s
+            .as_ref()
+            .and_then(|t| seconds(t, false, &mut problems));
+        if let Some(timeout) = default_timeout {
+            for graph in &mut settings.graphs {
+                graph.request_timeout = timeout;
+            }
+        }
+        let graph_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let mut seen_apps: Vec<&str> = Vec::new();
+        for app in &file.applications {
+            let name = app.name.value.as_str();
+            if seen_apps.contains(&name) {
+                problems.push(Problem::at(
+                    &app.name.referenced,
+                    format!("application `{name}` is configured twice"),
+                ));
+                continue;
+            }
+            seen_apps.push(name);
+            let Some(graph) = settings.graphs.iter_mut().find(|g| g.name == name) else {
+                problems.push(
+                    Problem::at(
+                        &app.name.referenced,
+                        format!("this binary serves no graph named `{name}`"),
+                    )
+                    .help(Some(suggest(name, &graph_names))),
+                );
+                continue;
+            };
+            if let Some(prefix) = &app.route_prefix {
+                if prefix.value.starts_with('/') && !prefix.value.contains(['{', '}', '*']) {
+                    graph.route_prefix = prefix.value.clone();
+                } else {
+                    problems.push(Problem::at(
+                        &prefix.referenced,
+                        format!(
+                            "route_prefix `{}` must be a path starting with `/`, without `{{`, `}}` or `*`",
+                            prefix.value
+                        ),
+                    ));
+                }
+            }
+            if let Some(t) = app.request_timeout_s.as_ref()
+                && let Some(timeout) = seconds(t, false, &mut problems)
+            {
+                graph.request_timeout = timeout;
+            }
+            let known: Vec<String> = graph.deployments.iter().map(|d| d.name.clone()).collect();
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            let mut seen: Vec<&str> = Vec::new();
+            for d in &app.deployments {
+                let dname = d.name.value.as_str();
+                if seen.contains(&dname) {
+                    problems.push(Problem::at(
+                        &d.name.referenced,
+                        format!("deployment `{dname}` is configured twice in `{name}`"),
+                    ));
+                    continue;
+                }
+                seen.push(dname);
+                let Some(target) = graph.deployments.iter_mut().find(|t| t.name == dname) else {
+                    problems.push(
+                        Problem::at(
+                            &d.name.referenced,
+                            format!("graph `{name}` has no deployment named `{dname}`"),
+                        )
+                        .help(Some(suggest(dname, &known))),
+                    );
+                    continue;
+                };
+                overlay_deployment(target, d, &mut problems);
+            }
+        }
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn overlay_deployment(
+    target: &mut DeploymentSettings,
+    d: &DeploymentConfig,
+    problems: &mut Vec<Problem>,
+) {
+    let o = &mut target.options;
+    if let Some(n) = &d.num_replicas {
+        if n.value == 0 {
+            problems.push(
+                Problem::at(&n.referenced, "num_replicas must be at least 1").help(Some(
+                    "scaling to zero is not supported yet; remove the graph from the binary to stop serving it".to_owned(),
+                )),
+            );
+        } else {
+            o.num_replicas = n.value;
+        }
+    }
+    if let Some(n) = &d.max_ongoing_requests {
+        if n.value == 0 {
+            problems.push(Problem::at(
+                &n.referenced,
+                "max_ongoing_requests must be at least 1",
+            ));
+        } else {
+            o.max_ongoing_requests = n.value;
+        }
+    }
+    if let Some(n) = &d.max_queued_requests {
+        o.max_queued_requests = n.value;
+    }
+    if let Some(cpus) = &d.num_cpus
+        && let Some(v) = non_negative(cpus, "num_cpus", problems)
+    {
+        o.num_cpus = v;
+    }
+    if let Some(gpus) = &d.num_gpus
+        && let Some(v) = non_negative(gpus, "num_gpus", problems)
+    {
+        if v > 1.0 && v.fract() != 0.0 {
+            problems.push(Problem::at(
+                &gpus.referenced,
+                format!(
+                    "num_gpus {v} mixes whole and shared GPUs: above 1 it must be a whole number"
+                ),
+            ));
+        } else {
+            o.num_gpus = v;
+        }
+    }
+    if let Some(t) = &d.graceful_shutdown_timeout_s
+        && let Some(v) = seconds(t, true, problems)
+    {
+        o.graceful_shutdown_timeout_s = v.as_secs_f64();
+    }
+    if let Some(t) = &d.health_check_period_s
+        && let Some(v) = seconds(t, false, problems)
+    {
+        o.health_check_period_s = v.as_secs_f64();
+    }
+    if let Some(t) = &d.health_check_timeout_s
+        && let Some(v) = seconds(t, false, problems)
+    {
+        o.health_check_timeout_s = v.as_secs_f64();
+    }
+    if let Some(config) = &d.user_config {
+        target.user_config = Some(UserConfig {
+            value: config.value.clone(),
+            line: config.referenced.line() as u32,
+            column: config.referenced.column() as u32,
+        });
+    }
+}
+
+/// The longest duration a config may give: a year, far past any sensible timeout, and
+/// small enough that no deadline computed from it overflows.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+fn seconds(value: &Spanned<f64>, zero_ok: bool, problems: &mut Vec<Problem>) -> Option<Duration> {
+    let v = value.value;
+    let ok = v.is_finite() && v <= MAX_SECONDS && (v > 0.0 || (zero_ok && v == 0.0));
+    if ok {
+        return Some(Duration::from_secs_f64(v));
+    }
+    let floor = if zero_ok { "0 or more" } else { "more than 0" };
+    problems.push(Problem::at(
+        &value.referenced,
+        format!("expected a number of seconds, {floor} and at most {MAX_SECONDS}, not {v}"),
+    ));
+    None
+}
+
+fn non_negative(value: &Spanned<f64>, what: &str, problems: &mut Vec<Problem>) -> Option<f64> {
+    let v = value.value;
+    if v.is_finite() && (0.0..=1024.0).contains(&v) {
+        return Some(v);
+    }
+    problems.push(Problem::at(
+        &value.referenced,
+        format!("{what} must be between 0 and 1024, not {v}"),
+    ));
+    None
+}

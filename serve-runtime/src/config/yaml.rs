@@ -1,0 +1,238 @@
+//! Writes settings as a config file: every field present, each with a comment saying what
+//! it is, so the file is where an operator learns what can be changed.
+
+use std::fmt::Write;
+
+use crate::config::settings::{DeploymentSettings, GraphSettings, ServeSettings};
+use crate::spec::GraphSpec;
+
+/// The host and port written when the settings name none: the command line's defaults.
+pub(crate) const DEFAULT_HOST: &str = "127.0.0.1";
+pub(crate) const DEFAULT_PORT: u16 = 8000;
+
+/// The whole config of `settings`; `bin` names the binary in the header's commands, and
+/// `origin` says where the settings come from ("as its code sets it").
+pub(crate) fn write(
+    settings: &ServeSettings,
+    specs: &[GraphSpec],
+    bin: &str,
+    origin: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Serving config of `{bin}`, {origin}. Start with it:\n\
+         #   {bin} serve --config FILE\n\
+         # or apply it to a running server (only what changed is applied):\n\
+         #   {bin} deploy FILE\n\
+         # A field left out takes the code's value again.\n"
+    );
+    out.push_str("http_options:\n");
+    let host = settings.http.host.as_deref().unwrap_or(DEFAULT_HOST);
+    let port = settings.http.port.unwrap_or(DEFAULT_PORT);
+    field(&mut out, 2, "host", &scalar(host), "address to listen on");
+    field(
+        &mut out,
+        2,
+        "port",
+        &port.to_string(),
+        "port to listen on; 0 picks a free one",
+    );
+    out.push_str(
+        "  # request_timeout_s: 60.0  # would set every application's request timeout at once\n",
+    );
+    out.push_str("\napplications:\n");
+    for graph in &settings.graphs {
+        let spec = specs.iter().find(|s| s.name == graph.name);
+        write_graph(&mut out, graph, spec);
+    }
+    out
+}
+
+fn write_graph(out: &mut String, graph: &GraphSettings, spec: Option<&GraphSpec>) {
+    let _ = writeln!(out, "  - name: {}  # the graph", scalar(&graph.name));
+    field(
+        out,
+        4,
+        "route_prefix",
+        &scalar(&graph.route_prefix),
+        "the path it answers POST requests on",
+    );
+    field(
+        out,
+        4,
+        "request_timeout_s",
+        &float(graph.request_timeout.as_secs_f64()),
+        "a slower request gets 504 and its work is cancelled",
+    );
+    out.push_str("    deployments:\n");
+    for d in &graph.deployments {
+        let about = spec.and_then(|s| s.deployment(&d.name)).map(|ds| {
+            let calls = if ds.handles.is_empty() {
+                String::new()
+            } else {
+                format!("; calls {}", ds.handles.join(", "))
+            };
+            format!(
+                "{} `{}`, executor {}{calls}",
+                match ds.kind {
+                    crate::deployment::DeploymentKind::Struct => "struct",
+                    crate::deployment::DeploymentKind::Function => "fn",
+                },
+                ds.ty,
+                match d.options.executor {
+                    crate::options::Executor::Inline => "inline",
+                    crate::options::Executor::Threads => "threads",
+                }
+            )
+        });
+        write_deployment(out, d, about.as_deref());
+    }
+}
+
+fn write_deployment(out: &mut String, d: &DeploymentSettings, about: Option<&str>) {
+    let o = &d.options;
+    match about {
+        Some(about) => {
+            let _ = writeln!(out, "      - name: {}  # {about}", scalar(&d.name));
+        }
+        None => {
+            let _ = writeln!(out, "      - name: {}", scalar(&d.name));
+        }
+    }
+    let rows: [(&str, String, &str); 8] = [
+        (
+            "num_replicas",
+            o.num_replicas.to_string(),
+            "replicas serving calls",
+        ),
+        (
+            "max_ongoing_requests",
+            o.max_ongoing_requests.to_string(),
+            "calls one replica serves at once",
+        ),
+        (
+            "max_queued_requests",
+            o.max_queued_requests.to_string(),
+            "calls that may wait for a replica; more get 503",
+        ),
+        (
+            "num_cpus",
+            float(o.num_cpus),
+            "CPUs reserved per replica (fractional)",
+        ),
+        (
+            "num_gpus",
+            float(o.num_gpus),
+            "GPUs reserved per replica (fractional)",
+        ),
+        (
+            "graceful_shutdown_timeout_s",
+            float(o.graceful_shutdown_timeout_s),
+            "a stopping replica's time to finish its calls",
+        ),
+        (
+            "health_check_period_s",
+            float(o.health_check_period_s),
+            "how often each replica's health is checked",
+        ),
+        (
+            "health_check_timeout_s",
+            float(o.health_check_timeout_s),
+            "how long a health check may take",
+        ),
+    ];
+    for (key, value, what) in rows {
+        field(out, 8, key, &value, what);
+    }
+    if let Some(config) = &d.user_config {
+        let json = serde_json::to_string(&config.value).expect("JSON values always serialise");
+        field(
+            out,
+            8,
+            "user_config",
+            &json,
+            "given to the deployment's `reconfigure`",
+        );
+    }
+}
+
+fn field(out: &mut String, indent: usize, key: &str, value: &str, comment: &str) {
+    let _ = writeln!(out, "{:indent$}{key}: {value}  # {comment}", "");
+}
+
+/// A float YAML reads back as the same float (`1.0`, not `1`).
+fn float(v: f64) -> String {
+    format!("{v:?}")
+}
+
+/// A string plain when YAML would read it back as the same string, else double-quoted
+/// (JSON's quoting is valid YAML).
+fn scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '.' | '-'))
+        && !s.starts_with(['-', '.'])
+        && s.parse::<f64>().is_err()
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+        );
+    if plain {
+        s.to_owned()
+    } else {
+        serde_json::to_string(s).expect("strings always serialise")
+    }
+}
+
+/// Any JSON value as block-style YAML (what `status` prints), ending in a newline.
+pub(crate) fn from_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    block(&mut out, value, 0);
+    out
+}
+
+fn block(out: &mut String, value: &serde_json::Value, indent: usize) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, v) in map {
+                let _ = write!(out, "{:indent$}{}:", "", scalar(key));
+                nested(out, v, indent + 2);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for v in items {
+                let _ = write!(out, "{:indent$}-", "");
+                nested(out, v, indent + 2);
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{:indent$}{}", "", inline(other));
+        }
+    }
+}
+
+fn nested(out: &mut String, value: &serde_json::Value, indent: usize) {
+    use serde_json::Value;
+    match value {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            block(out, value, indent);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            block(out, value, indent);
+        }
+        other => {
+            let _ = writeln!(out, " {}", inline(other));
+        }
+    }
+}
+
+fn inline(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => scalar(s),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,563 @@
+//! Operating a graph without recompiling: the config `build` writes, starting with a
+//! config, refusing a bad one whole, and applying one to a running server under load
+//! without a failed request. Every wait is bounded.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serve_runtime::{App, ReplicaContext, ReplicaState, ServeConfig, Server, deployment, graph};
+
+mod common;
+use common::{bounded, eventually, http, http_text};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Greeting {
+    word: String,
+}
+
+static RECONFIGURED: AtomicU32 = AtomicU32::new(0);
+
+#[deployment(num_replicas = 2, max_ongoing_requests = 4)]
+struct Greeter {
+    replica: u32,
+    word: Mutex<String>,
+}
+
+#[deployment]
+impl Greeter {
+    fn new(ctx: &ReplicaContext) -> Self {
+        Greeter {
+            replica: ctx.replica_id(),
+            word: Mutex::new("hello".to_owned()),
+        }
+    }
+
+    async fn reconfigure(&self, config: Greeting) -> Result<(), String> {
+        if config.word.is_empty() {
+            return Err("the word may not be empty".to_owned());
+        }
+        *self.word.lock().unwrap() = config.word;
+        RECONFIGURED.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn greet(&self, name: String) -> String {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let word = self.word.lock().unwrap().clone();
+        format!("{word} {name} from {}", self.replica)
+    }
+}
+
+#[deployment]
+async fn shout(text: String) -> String {
+    text.to_uppercase()
+}
+
+#[graph(route_prefix = "/greet")]
+async fn greeting(name: String) -> String {
+    let greeter = Greeter::bind();
+    let text = greeter.greet(name);
+    shout(text)
+}
+
+fn config(text: &str) -> ServeConfig {
+    ServeConfig::from_yaml("test.yaml", text).unwrap()
+}
+
+async fn serve(app: App) -> Server {
+    bounded(app.graph(greeting).bind("127.0.0.1:0"))
+        .await
+        .unwrap()
+}
+
+fn target(server: &Server, deployment: &str) -> u32 {
+    server.status()[0]
+        .deployment(deployment)
+        .unwrap()
+        .target_replicas
+}
+
+fn running(server: &Server, deployment: &str) -> usize {
+    server.status()[0]
+        .deployment(deployment)
+        .unwrap()
+        .count(ReplicaState::Running)
+}
+
+// ---- build, and serving what it wrote ------------------------------------------------
+
+#[tokio::test]
+async fn a_built_config_served_unchanged_runs_as_the_code() {
+    let built = App::new().graph(greeting).build_config().unwrap();
+    for line in [
+        "  - name: greeting  # the graph",
+        "    route_prefix: /greet  # the path it answers POST requests on",
+        "      - name: Greeter  # struct `Greeter`, executor inline",
+        "        num_replicas: 2  # replicas serving calls",
+        "        max_ongoing_requests: 4  # calls one replica serves at once",
+        "        max_queued_requests: 1000  # calls that may wait for a replica; more get 503",
+        "        health_check_timeout_s: 30.0  # how long a health check may take",
+        "      - name: shout  # fn `shout`, executor inline",
+    ] {
+        assert!(built.contains(line), "`{line}` is missing from:\n{built}");
+    }
+    let from_code = serve(App::new()).await;
+    let from_file = serve(App::new().config(config(&built))).await;
+    assert_eq!(from_file.status(), from_code.status());
+    assert_eq!(from_file.routes(), from_code.routes());
+    // What the running server reports is what was built, but for where it comes from.
+    let served = from_file
+        .config_yaml()
+        .replace("as the running server has it", "as its code sets it");
+    assert_eq!(served, built);
+    let (status, body) = http(
+        from_file.local_addr(),
+        "POST",
+        "/greet",
+        r#"{"name": "ann"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.as_str().unwrap().starts_with("HELLO ANN FROM "));
+}
+
+#[tokio::test]
+async fn a_config_overrides_the_code_and_leaves_the_rest() {
+    let server = serve(App::new().config(config(
+        "applications:
+  - name: greeting
+    route_prefix: /hi
+    request_timeout_s: 0.5
+    deployments:
+      - name: Greeter
+        num_replicas: 3
+        user_config: {word: howdy}
+",
+    )))
+    .await;
+    assert_eq!(target(&server, "Greeter"), 3);
+    assert_eq!(running(&server, "Greeter"), 3);
+    assert_eq!(
+        target(&server, "shout"),
+        1,
+        "what the file leaves out is the code's"
+    );
+    assert_eq!(server.routes(), [("/hi".to_owned(), "greeting".to_owned())]);
+    let (status, body) = http(server.local_addr(), "POST", "/hi", r#"{"name": "bo"}"#).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.as_str().unwrap().starts_with("HOWDY BO FROM "),
+        "every replica got its user_config before serving: {body}"
+    );
+    let (status, _) = http(server.local_addr(), "POST", "/greet", r#"{"name": "bo"}"#).await;
+    assert_eq!(status, 404, "the code's prefix is replaced, not kept");
+}
+
+// ---- refusals --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_config_with_mistakes_is_refused_whole_with_every_problem_placed() {
+    let text = "applications:
+  - name: greetings
+  - name: greeting
+    request_timeout_s: -1
+    deployments:
+      - name: Greeterr
+        num_replicas: 2
+      - name: shout
+        num_replicas: 0
+        num_gpus: 1.5
+      - name: Greeter
+        user_config: {word: 7}
+";
+    let err = bounded(
+        App::new()
+            .graph(greeting)
+            .config(config(text))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    let expected = [
+        "line 2, column 11: this binary serves no graph named `greetings`",
+        "help: did you mean `greeting`?",
+        "line 4, column 24: expected a number of seconds, more than 0",
+        "line 6, column 15: graph `greeting` has no deployment named `Greeterr`",
+        "help: did you mean `Greeter`?",
+        "line 9, column 23: num_replicas must be at least 1",
+        "line 10, column 19: num_gpus 1.5 mixes whole and shared GPUs",
+    ];
+    for piece in expected {
+        assert!(err.contains(piece), "`{piece}` is missing from:\n{err}");
+    }
+    assert!(
+        err.starts_with("test.yaml was refused (5 problems):"),
+        "{err}"
+    );
+    // A user_config that does not fit the deployment is refused at start, placed too.
+    let err = bounded(
+        App::new()
+            .graph(greeting)
+            .config(config(
+                "applications:\n  - name: greeting\n    deployments:\n      - name: Greeter\n        user_config: {word: 7}\n",
+            ))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("line 5, column 22: user_config of `Greeter`: invalid type: integer `7`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelt_field_is_placed_and_the_right_name_suggested() {
+    let err = ServeConfig::from_yaml(
+        "test.yaml",
+        "applications:\n  - name: greeting\n    deployments:\n      - name: Greeter\n        num_replica: 3\n",
+    )
+    .unwrap_err();
+    let problem = &err.problems()[0];
+    assert_eq!((problem.line, problem.column), (5, 9));
+    assert!(problem.message.starts_with("unknown field `num_replica`"));
+    assert_eq!(
+        problem.help.as_deref(),
+        Some("did you mean `num_replicas`?")
+    );
+    assert!(
+        err.to_string()
+            .contains("    |         num_replica: 3\n    |         ^")
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_without_reconfigure_takes_no_user_config() {
+    let err = bounded(
+        App::new()
+            .graph(greeting)
+            .config(config(
+                "applications:\n  - name: greeting\n    deployments:\n      - name: shout\n        user_config: {a: 1}\n",
+            ))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "`shout` takes no user_config: its impl has no `reconfigure(&self, config: C)` method"
+        ),
+        "{err}"
+    );
+}
+
+// ---- applied while serving ------------------------------------------------------------
+
+/// Requests from `clients` connections in a loop until stopped; every answer is recorded
+/// (status and body), none is dropped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<(u16, String)>>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..clients)
+            .map(|i| {
+                let stop = Arc::clone(&stop);
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let body = format!(r#"{{"name": "c{i}"}}"#);
+                        let (status, text) = http_text(addr, "POST", "/greet", &[], &body).await;
+                        answers.push((status, text));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    async fn finish(self) -> Vec<(u16, String)> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut all = Vec::new();
+        for task in self.tasks {
+            all.extend(bounded(task).await.unwrap());
+        }
+        all
+    }
+}
+
+fn with(greeter: &str) -> ServeConfig {
+    config(&format!(
+        "applications:\n  - name: greeting\n    deployments:\n      - name: Greeter\n{greeter}"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_applied_under_load_fail_no_request() {
+    let server = serve(App::new()).await;
+    let load = Load::start(server.local_addr(), 6);
+    eventually("the load is flowing", || running(&server, "Greeter") == 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // More replicas.
+    let report = bounded(server.deploy(&with("        num_replicas: 4\n")))
+        .await
+        .unwrap();
+    assert_eq!(report.changes, ["greeting/Greeter: num_replicas 2 -> 4"]);
+    eventually("four replicas run", || running(&server, "Greeter") == 4).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // New limits and a new user_config, at once.
+    let report = bounded(server.deploy(&with(
+        "        num_replicas: 4\n        max_ongoing_requests: 1\n        user_config: {word: hey}\n",
+    )))
+    .await
+    .unwrap();
+    assert_eq!(
+        report.changes,
+        [
+            "greeting/Greeter: max_ongoing_requests 4 -> 1",
+            "greeting/Greeter: user_config"
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The same config again changes nothing, and says so.
+    let again = bounded(server.deploy(&with(
+        "        num_replicas: 4\n        max_ongoing_requests: 1\n        user_config: {word: hey}\n",
+    )))
+    .await
+    .unwrap();
+    assert!(!again.changed);
+    assert_eq!(
+        again.message,
+        "no changes: the server already runs this config"
+    );
+
+    // Fewer replicas: the surplus drains before it stops.
+    bounded(server.deploy(&with(
+        "        num_replicas: 1\n        user_config: {word: hey}\n",
+    )))
+    .await
+    .unwrap();
+    eventually("one replica runs and three stopped", || {
+        let s = &server.status()[0];
+        let d = s.deployment("Greeter").unwrap();
+        d.count(ReplicaState::Running) == 1 && d.count(ReplicaState::Stopped) == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answers = load.finish().await;
+
+    let failed: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        answers.len(),
+        &failed[..failed.len().min(3)]
+    );
+    let heys = answers
+        .iter()
+        .filter(|(_, b)| b.starts_with("\"HEY "))
+        .count();
+    let hellos = answers
+        .iter()
+        .filter(|(_, b)| b.starts_with("\"HELLO "))
+        .count();
+    assert_eq!(heys + hellos, answers.len(), "every answer is a greeting");
+    assert!(heys > 0 && hellos > 0, "the word changed while serving");
+    let replicas_seen: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .filter_map(|(_, b)| b.rsplit(' ').next())
+        .collect();
+    assert!(
+        replicas_seen.len() >= 3,
+        "the added replicas served: {replicas_seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn replicas_added_after_a_user_config_get_it_before_serving() {
+    let server = serve(App::new()).await;
+    bounded(server.deploy(&with(
+        "        num_replicas: 1\n        user_config: {word: yo}\n",
+    )))
+    .await
+    .unwrap();
+    bounded(server.deploy(&with(
+        "        num_replicas: 3\n        user_config: {word: yo}\n",
+    )))
+    .await
+    .unwrap();
+    eventually("three replicas run", || running(&server, "Greeter") == 3).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        let (status, body) = http(
+            server.local_addr(),
+            "POST",
+            "/greet",
+            &format!(r#"{{"name": "n{i}"}}"#),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let text = body.as_str().unwrap().to_owned();
+        assert!(text.starts_with("YO "), "{text}");
+        seen.insert(text.rsplit(' ').next().unwrap().to_owned());
+    }
+    assert!(seen.len() >= 2, "new replicas answered too: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_failing_reconfigure_is_reported_in_the_status() {
+    let server = serve(App::new()).await;
+    let report = bounded(server.deploy(&with("        user_config: {word: \"\"}\n")))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .changes
+            .iter()
+            .any(|c| c.contains("`reconfigure` failed on replica 0: the word may not be empty")),
+        "{report:?}"
+    );
+    let apps = server.applications();
+    let greeter = &apps["applications"]["greeting"]["deployments"]["Greeter"];
+    assert_eq!(greeter["status"], "UNHEALTHY");
+    assert!(
+        greeter["message"]
+            .as_str()
+            .unwrap()
+            .contains("the word may not be empty")
+    );
+    let (status, body) = http(server.local_addr(), "POST", "/greet", r#"{"name": "x"}"#).await;
+    assert_eq!(
+        (status, body.as_str().unwrap().starts_with("HELLO ")),
+        (200, true),
+        "the replicas keep serving with what they had"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_deploy_changes_nothing() {
+    let server = serve(App::new()).await;
+    let before = server.config_yaml();
+    let err = bounded(server.deploy(&config(
+        "applications:\n  - name: greeting\n    route_prefix: /other\n    deployments:\n      - name: Greeter\n        num_replicas: 5\n        num_cpus: 1\n",
+    )))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("line 3, column 19: route_prefix of `greeting` cannot change while serving"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "line 7, column 19: num_cpus of `greeting/Greeter` cannot change while serving yet"
+        ),
+        "{err}"
+    );
+    assert_eq!(server.config_yaml(), before);
+    assert_eq!(
+        target(&server, "Greeter"),
+        2,
+        "num_replicas was not applied either"
+    );
+}
+
+// ---- over HTTP -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_admin_routes_read_and_replace_the_config() {
+    let server = serve(App::new()).await;
+    let addr = server.local_addr();
+    let (status, yaml) = http_text(addr, "GET", "/-/config", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(yaml.contains("        num_replicas: 2  # replicas serving calls"));
+    let edited = yaml.replacen("num_replicas: 2", "num_replicas: 3", 1);
+    let (status, body) = http(addr, "PUT", "/-/config", &edited).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"][0], "greeting/Greeter: num_replicas 2 -> 3");
+    let (status, body) = http(
+        addr,
+        "PUT",
+        "/-/config",
+        "applications:\n  - name: greetng\n",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "invalid_config");
+    assert_eq!(body["problems"][0]["line"], 2);
+    assert_eq!(body["problems"][0]["help"], "did you mean `greeting`?");
+    eventually("three replicas run", || running(&server, "Greeter") == 3).await;
+    let (status, apps) = http(addr, "GET", "/-/applications", "").await;
+    assert_eq!(status, 200);
+    let app = &apps["applications"]["greeting"];
+    assert_eq!(app["status"], "RUNNING");
+    assert_eq!(app["route_prefix"], "/greet");
+    assert_eq!(
+        app["deployments"]["Greeter"]["replica_states"]["RUNNING"],
+        3
+    );
+    assert_eq!(app["deployments"]["Greeter"]["status"], "HEALTHY");
+}
+
+#[tokio::test]
+async fn with_a_token_every_admin_route_but_healthz_asks_for_it() {
+    let server = serve(App::new().admin_token("s3cret")).await;
+    let addr = server.admin_addr();
+    for path in ["/-/config", "/-/status", "/-/applications", "/-/routes"] {
+        let (status, body) = http(addr, "GET", path, "").await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(body["code"], "unauthorized");
+        let (status, _) =
+            http_text(addr, "GET", path, &[("authorization", "Bearer wrong")], "").await;
+        assert_eq!(status, 401, "{path}");
+        let (status, _) =
+            http_text(addr, "GET", path, &[("authorization", "Bearer s3cret")], "").await;
+        assert_eq!(status, 200, "{path}");
+    }
+    let (status, _) = http(addr, "PUT", "/-/config", "applications: []\n").await;
+    assert_eq!(status, 401);
+    let (status, _) = http(addr, "GET", "/-/healthz", "").await;
+    assert_eq!(status, 200, "probes need no token");
+}
+
+#[tokio::test]
+async fn an_admin_listener_off_loopback_needs_a_token() {
+    let err = bounded(
+        App::new()
+            .graph(greeting)
+            .admin_addr("0.0.0.0:0".parse().unwrap())
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("which is not loopback, without a token"),
+        "{err}"
+    );
+    let server = bounded(
+        App::new()
+            .graph(greeting)
+            .admin_addr("0.0.0.0:0".parse().unwrap())
+            .admin_token("t")
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    assert!(!server.admin_addr().ip().is_loopback());
+}
