@@ -128,7 +128,10 @@ impl Admin {
             }
         }
         *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = next;
-        let mut message = format!("applied {} change(s)", changes.len());
+        let mut message = match changes.len() {
+            1 => "applied 1 change".to_owned(),
+            n => format!("applied {n} changes"),
+        };
         for note in &notes {
             message.push_str("; ");
             message.push_str(note);
