@@ -451,7 +451,7 @@ async fn a_failing_reconfigure_is_reported_in_the_status() {
 
 #[tokio::test]
 async fn a_refused_deploy_changes_nothing() {
-    let server = serve(App::new()).await;
+    let server = serve(App::new().resources(serve_runtime::Resources::new(2.0, 0))).await;
     let before = server.config_yaml();
     let err = bounded(server.deploy(&config(
         "applications:\n  - name: greeting\n    route_prefix: /other\n    deployments:\n      - name: Greeter\n        num_replicas: 5\n        num_cpus: 1\n",
@@ -463,10 +463,13 @@ async fn a_refused_deploy_changes_nothing() {
         err.contains("line 3, column 19: route_prefix of `greeting` cannot change while serving"),
         "{err}"
     );
+    assert!(err.contains("line 2, column 11: the update does not fit: graph `greeting` does not fit on this machine (2 CPUs, 0 GPUs)"), "{err}");
     assert!(
-        err.contains(
-            "line 7, column 19: num_cpus of `greeting/Greeter` cannot change while serving yet"
-        ),
+        err.contains("Greeter (added)                 3         1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Greeter (grown)                 2         1"),
         "{err}"
     );
     assert_eq!(server.config_yaml(), before);
@@ -560,4 +563,167 @@ async fn an_admin_listener_off_loopback_needs_a_token() {
     .await
     .unwrap();
     assert!(!server.admin_addr().ip().is_loopback());
+}
+
+// ---- rolling replacement ---------------------------------------------------------------
+
+#[deployment(num_replicas = 2, num_cpus = 0.5, max_ongoing_requests = 8)]
+struct Sized {
+    cpus: f64,
+}
+
+#[deployment]
+impl Sized {
+    fn new(ctx: &ReplicaContext) -> Result<Self, String> {
+        if ctx.num_cpus() > 1.5 {
+            return Err(format!(
+                "{} CPUs is more than this model can use",
+                ctx.num_cpus()
+            ));
+        }
+        Ok(Sized {
+            cpus: ctx.num_cpus(),
+        })
+    }
+
+    async fn size(&self, _name: String) -> String {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        format!("{}", self.cpus)
+    }
+}
+
+#[graph(route_prefix = "/size")]
+async fn sizing(name: String) -> String {
+    let sized = Sized::bind();
+    sized.size(name)
+}
+
+async fn serve_sizing(cpus: f64) -> Server {
+    bounded(
+        App::new()
+            .graph(sizing)
+            .resources(serve_runtime::Resources::new(cpus, 0))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap()
+}
+
+fn sized(text: &str) -> ServeConfig {
+    config(&format!(
+        "applications:\n  - name: sizing\n    deployments:\n      - name: Sized\n{text}"
+    ))
+}
+
+/// Posts to `/size` from `clients` connections until stopped; every answer is kept.
+fn size_load(addr: SocketAddr, clients: usize) -> Load {
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = (0..clients)
+        .map(|i| {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let body = format!(r#"{{"name": "c{i}"}}"#);
+                    answers.push(http_text(addr, "POST", "/size", &[], &body).await);
+                }
+                answers
+            })
+        })
+        .collect();
+    Load { stop, tasks }
+}
+
+async fn roll(server: &Server, to: &str) -> (Vec<(u16, String)>, usize) {
+    let load = size_load(server.local_addr(), 4);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let report = bounded(server.deploy(&sized(&format!("        num_cpus: {to}\n"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.changes,
+        [format!("sizing/Sized: num_cpus 0.5 -> {to}")]
+    );
+    // Watch the rollout: how few replicas ever took calls at once.
+    let mut fewest = usize::MAX;
+    eventually("both replicas replaced", || {
+        let status = &server.status()[0];
+        let d = status.deployment("Sized").unwrap();
+        fewest = fewest.min(d.count(ReplicaState::Running));
+        d.count(ReplicaState::Running) == 2 && d.count(ReplicaState::Stopped) == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (load.finish().await, fewest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_cpus_roll_the_replicas_one_at_a_time_with_no_failed_request() {
+    let server = serve_sizing(4.0).await;
+    let (answers, fewest) = roll(&server, "1").await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200),
+        "a request failed during the rollout"
+    );
+    assert!(answers.iter().any(|(_, b)| b == "\"0.5\""));
+    assert_eq!(
+        answers.last().unwrap().1,
+        "\"1\"",
+        "the new replicas serve at the end"
+    );
+    assert_eq!(
+        fewest, 2,
+        "with room to spare, a new replica runs before an old one drains"
+    );
+    assert!(server.config_yaml().contains("num_cpus: 1.0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_room_an_old_replica_makes_way_first() {
+    // Two replicas of half a CPU fill the one CPU there is.
+    let server = serve_sizing(1.0).await;
+    let (answers, fewest) = roll(&server, "0.4").await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200),
+        "a request failed during the rollout"
+    );
+    assert_eq!(answers.last().unwrap().1, "\"0.4\"");
+    // Without the old replica making way, the new one would not fit, and the update would
+    // have been rolled back: the last answer would still be 0.5.
+    assert!(fewest >= 1, "a replica took calls all along");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_replicas_fail_to_start_is_rolled_back() {
+    let server = serve_sizing(8.0).await;
+    let load = size_load(server.local_addr(), 2);
+    let report = bounded(server.deploy(&sized("        num_cpus: 2\n")))
+        .await
+        .unwrap();
+    assert!(report.changed);
+    eventually("the update is rolled back", || {
+        server.applications()["applications"]["sizing"]["deployments"]["Sized"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the update was rolled back: replica 2 failed to start"))
+    })
+    .await;
+    let message =
+        server.applications()["applications"]["sizing"]["deployments"]["Sized"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .unwrap()
+            .contains("2 CPUs is more than this model can use"),
+        "{message}"
+    );
+    assert!(
+        server.config_yaml().contains("num_cpus: 0.5"),
+        "the running config is the old one"
+    );
+    let answers = load.finish().await;
+    assert!(
+        answers.iter().all(|(s, b)| *s == 200 && b == "\"0.5\""),
+        "the old replicas kept serving"
+    );
+    assert_eq!(running(&server, "Sized"), 2);
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::admin::Admin;
 use crate::config::{ConfigError, Problem, ServeConfig};
+use crate::options::DeploymentOptions;
 
 /// What applying a config to a running server did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,30 +55,34 @@ impl Admin {
                 let was = now
                     .deployment(&d.name)
                     .expect("the same specs give the same deployments");
-                for (field, old, new) in [
-                    ("num_cpus", was.options.num_cpus, d.options.num_cpus),
-                    ("num_gpus", was.options.num_gpus, d.options.num_gpus),
-                ] {
-                    if old != new {
-                        let (line, column) = config.position(&graph.name, Some(&d.name), field);
-                        problems.push(Problem {
-                            line,
-                            column,
-                            message: format!(
-                                "{field} of `{}/{}` cannot change while serving yet (it is {old})",
-                                graph.name, d.name
-                            ),
-                            help: Some("restart the server with `serve --config FILE`".to_owned()),
-                        });
-                    }
-                }
                 if let Some(problem) = controller.deployment(&d.name).and_then(|m| m.check(d)) {
                     problems.push(problem);
                 }
-                if d.options.num_replicas > was.options.num_replicas {
-                    let mut more = d.options;
-                    more.num_replicas = d.options.num_replicas - was.options.num_replicas;
-                    extra.push((d.name.clone(), more));
+                // What the machine must find room for: the added replicas, and for the
+                // replicas that stay, what their new options ask beyond their old ones.
+                let (new, old) = (&d.options, &was.options);
+                let added = new.num_replicas.saturating_sub(old.num_replicas);
+                if added > 0 {
+                    extra.push((
+                        format!("{} (added)", d.name),
+                        DeploymentOptions {
+                            num_replicas: added,
+                            ..*new
+                        },
+                    ));
+                }
+                let kept = new.num_replicas.min(old.num_replicas);
+                let (cpus, gpus) = (new.num_cpus - old.num_cpus, new.num_gpus - old.num_gpus);
+                if kept > 0 && (cpus > 0.0 || gpus > 0.0) {
+                    extra.push((
+                        format!("{} (grown)", d.name),
+                        DeploymentOptions {
+                            num_replicas: kept,
+                            num_cpus: cpus.max(0.0),
+                            num_gpus: gpus.max(0.0),
+                            ..*new
+                        },
+                    ));
                 }
             }
             if let Err(why) = self.placement.check_fits(&graph.name, &extra) {
@@ -85,7 +90,7 @@ impl Admin {
                 problems.push(Problem {
                     line,
                     column,
-                    message: format!("the added replicas do not fit: {why}"),
+                    message: format!("the update does not fit: {why}"),
                     help: None,
                 });
             }

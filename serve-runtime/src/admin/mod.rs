@@ -22,6 +22,7 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use subtle::ConstantTimeEq;
 
+use crate::config::settings::UserConfig;
 use crate::config::{ServeConfig, ServeSettings, yaml};
 use crate::control::placement::Placement;
 use crate::control::status::GraphStatus;
@@ -103,11 +104,29 @@ impl Admin {
         )
     }
 
+    /// The settings the server runs now. A deployment's come from the deployment itself,
+    /// so an update that was rolled back shows as what runs, not as what was asked.
     pub(crate) fn settings(&self) -> ServeSettings {
-        self.settings
+        let mut settings = self
+            .settings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        for (graph, served) in settings.graphs.iter_mut().zip(&self.served) {
+            for d in &mut graph.deployments {
+                let Some(managed) = served.instance.controller.deployment(&d.name) else {
+                    continue;
+                };
+                let (options, user_config) = managed.current();
+                d.options = options;
+                d.user_config = user_config.map(|value| UserConfig {
+                    value,
+                    line: 0,
+                    column: 0,
+                });
+            }
+        }
+        settings
     }
 
     fn authorized(&self, request: &Request) -> bool {

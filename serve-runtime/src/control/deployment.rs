@@ -37,13 +37,18 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 mod health;
+mod reconcile;
 use health::Progress;
+use reconcile::Rollout;
 
 /// What the graph's controller needs of a deployment, whatever its type.
 pub(crate) trait Managed: Send + Sync {
     fn name(&self) -> &str;
     fn status(&self) -> DeploymentStatus;
     fn scale(&self, replicas: u32);
+    /// The options new replicas start with now, and the `user_config` they get: what a
+    /// rolled-back update went back to, not what it asked for.
+    fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>);
     /// Why `settings` cannot be applied, if it cannot (a `user_config` that does not
     /// fit the deployment's `reconfigure`).
     fn check(&self, settings: &DeploymentSettings) -> Option<Problem>;
@@ -72,6 +77,11 @@ struct State {
     options: DeploymentOptions,
     /// Given to `reconfigure` on every replica, before a new one takes calls.
     user_config: Option<serde_json::Value>,
+    /// The generation of options new replicas start with; replicas of older ones are
+    /// replaced.
+    generation: u32,
+    /// The update being rolled out, while one is.
+    rollout: Option<Rollout>,
     target: u32,
     records: Vec<Record>,
     failures_in_row: u32,
@@ -81,6 +91,7 @@ struct State {
 
 struct Record {
     id: u32,
+    generation: u32,
     state: ReplicaState,
     message: Option<String>,
     reservation: Option<Reservation>,
@@ -121,6 +132,8 @@ impl<D: Deployment> ManagedDeployment<D> {
             state: Mutex::new(State {
                 options,
                 user_config,
+                generation: 0,
+                rollout: None,
                 target: options.num_replicas,
                 records: Vec::new(),
                 failures_in_row: 0,
@@ -147,10 +160,15 @@ impl<D: Deployment> ManagedDeployment<D> {
 
     /// Starts the first replicas, all at once; any failure fails the start.
     pub(crate) async fn start(&self) -> Result<(), Error> {
-        let ids = self.begin_starts(self.options().num_replicas);
-        let results = join_all(ids.iter().map(|&id| self.start_replica(id))).await;
+        let starts = self.begin_starts(self.options().num_replicas);
+        let results = join_all(
+            starts
+                .iter()
+                .map(|(id, options, config)| self.start_replica(*id, *options, config.clone())),
+        )
+        .await;
         let mut first_error = None;
-        for (id, result) in ids.into_iter().zip(results) {
+        for ((id, _, _), result) in starts.into_iter().zip(results) {
             match result {
                 Ok((replica, reservation)) => self.now_running(replica, reservation),
                 Err(source) => {
@@ -166,29 +184,35 @@ impl<D: Deployment> ManagedDeployment<D> {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn begin_starts(&self, n: u32) -> Vec<u32> {
+    /// Records `n` replicas as starting, with the options and `user_config` of the
+    /// current generation.
+    fn begin_starts(&self, n: u32) -> Vec<(u32, DeploymentOptions, Option<serde_json::Value>)> {
         let mut state = self.state();
+        let (generation, options, config) =
+            (state.generation, state.options, state.user_config.clone());
         (0..n)
             .map(|_| {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 state.records.push(Record {
                     id,
+                    generation,
                     state: ReplicaState::Starting,
                     message: None,
                     reservation: None,
                     progress: Progress::new(),
                 });
-                id
+                (id, options, config.clone())
             })
             .collect()
     }
 
     /// Reserves, starts the replica's threads, and runs the constructor there.
-    async fn start_replica(&self, id: u32) -> Result<(Arc<Replica<D>>, Reservation), BoxError> {
-        let (options, user_config) = {
-            let state = self.state();
-            (state.options, state.user_config.clone())
-        };
+    async fn start_replica(
+        &self,
+        id: u32,
+        options: DeploymentOptions,
+        user_config: Option<serde_json::Value>,
+    ) -> Result<(Arc<Replica<D>>, Reservation), BoxError> {
         let options = &options;
         let name = self.set.name();
         let reservation = self
@@ -279,79 +303,6 @@ impl<D: Deployment> ManagedDeployment<D> {
         }
     }
 
-    /// Starts or stops replicas until the running ones match the target.
-    async fn reconcile(self: &Arc<Self>) {
-        let (starts, stops) = {
-            let mut state = self.state();
-            let active = state
-                .records
-                .iter()
-                .filter(|r| matches!(r.state, ReplicaState::Starting | ReplicaState::Running))
-                .count() as u32;
-            let waiting = state.retry_at.is_some_and(|at| Instant::now() < at);
-            let starts = if active < state.target && !waiting {
-                state.target - active
-            } else {
-                0
-            };
-            let mut stops = Vec::new();
-            if active > state.target {
-                let surplus = (active - state.target) as usize;
-                // The newest replicas go first: the oldest have the warmest caches.
-                let mut running: Vec<&mut Record> = state
-                    .records
-                    .iter_mut()
-                    .filter(|r| r.state == ReplicaState::Running)
-                    .collect();
-                running.sort_by_key(|r| std::cmp::Reverse(r.id));
-                for record in running.into_iter().take(surplus) {
-                    record.state = ReplicaState::Draining;
-                    stops.push(record.id);
-                }
-            }
-            (starts, stops)
-        };
-        for id in stops {
-            if let Some(replica) = self.set.remove(id) {
-                tokio::spawn(Arc::clone(self).drain(replica, ReplicaState::Stopped, None));
-            }
-        }
-        if starts > 0 {
-            self.scale_up(starts).await;
-        }
-    }
-
-    async fn scale_up(&self, n: u32) {
-        let ids = self.begin_starts(n);
-        let results = join_all(ids.iter().map(|&id| self.start_replica(id))).await;
-        for (id, result) in ids.into_iter().zip(results) {
-            match result {
-                Ok((replica, reservation)) => {
-                    self.now_running(replica, reservation);
-                    let mut state = self.state();
-                    state.failures_in_row = 0;
-                    state.retry_at = None;
-                    state.message = None;
-                }
-                Err(e) => {
-                    let message = format!("replica {id} failed to start: {}", chain(&*e));
-                    self.now_ended(id, ReplicaState::Failed, Some(message.clone()));
-                    let mut state = self.state();
-                    state.failures_in_row += 1;
-                    let wait = RETRY_FIRST
-                        .saturating_mul(1 << state.failures_in_row.min(16).saturating_sub(1))
-                        .min(RETRY_MAX);
-                    state.retry_at = Some(Instant::now() + wait);
-                    state.message = Some(format!("{message}; retrying in {wait:?}"));
-                    tracing::warn!(
-                        deployment = self.set.name(),
-                        "{message}; retrying in {wait:?}"
-                    );
-                }
-            }
-        }
-    }
-
     /// No new calls reach the replica; its ongoing ones get up to the graceful shutdown
     /// timeout to finish; then its `shutdown` hook runs and it is dropped.
     async fn drain(
@@ -384,6 +335,8 @@ impl<D: Deployment> ManagedDeployment<D> {
         let id = replica.id();
         drop(replica);
         self.now_ended(id, end, why);
+        // Its reservation is free now: a replica waiting for room may start.
+        self.changed.notify_one();
         tracing::debug!(
             deployment = self.set.name(),
             replica = id,
@@ -498,6 +451,11 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
         self.changed.notify_one();
     }
 
+    fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>) {
+        let state = self.state();
+        (state.options, state.user_config.clone())
+    }
+
     fn check(&self, settings: &DeploymentSettings) -> Option<Problem> {
         check_user_config::<D>(settings)
     }
@@ -512,6 +470,18 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
             let (before, config_changed) = {
                 let mut state = self.state();
                 let before = state.options;
+                if next.num_cpus != before.num_cpus || next.num_gpus != before.num_gpus {
+                    // New replicas replace the old ones; if one fails to start, this is
+                    // what the deployment goes back to.
+                    if state.rollout.is_none() {
+                        state.rollout = Some(Rollout {
+                            from_generation: state.generation,
+                            options: before,
+                            user_config: state.user_config.clone(),
+                        });
+                    }
+                    state.generation += 1;
+                }
                 state.options = next;
                 state.target = next.num_replicas;
                 state.retry_at = None;

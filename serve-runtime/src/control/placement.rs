@@ -184,6 +184,14 @@ impl Placement {
         })
     }
 
+    /// Whether one more replica with these options fits now.
+    pub(crate) fn fits_now(&self, options: &DeploymentOptions) -> bool {
+        self.ledger()
+            .clone()
+            .take(options.num_cpus, options.num_gpus)
+            .is_some()
+    }
+
     /// Why one more replica with these options does not fit now.
     pub(crate) fn explain(&self, options: &DeploymentOptions) -> String {
         let ledger = self.ledger();
