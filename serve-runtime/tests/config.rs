@@ -268,7 +268,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(addr: SocketAddr, clients: usize) -> Self {
+    fn start(addr: SocketAddr, path: &'static str, clients: usize) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = (0..clients)
             .map(|i| {
@@ -277,7 +277,7 @@ impl Load {
                     let mut answers = Vec::new();
                     while !stop.load(Ordering::SeqCst) {
                         let body = format!(r#"{{"name": "c{i}"}}"#);
-                        let (status, text) = http_text(addr, "POST", "/greet", &[], &body).await;
+                        let (status, text) = http_text(addr, "POST", path, &[], &body).await;
                         answers.push((status, text));
                     }
                     answers
@@ -306,7 +306,7 @@ fn with(greeter: &str) -> ServeConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configs_applied_under_load_fail_no_request() {
     let server = serve(App::new()).await;
-    let load = Load::start(server.local_addr(), 6);
+    let load = Load::start(server.local_addr(), "/greet", 6);
     eventually("the load is flowing", || running(&server, "Greeter") == 2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -615,27 +615,8 @@ fn sized(text: &str) -> ServeConfig {
     ))
 }
 
-/// Posts to `/size` from `clients` connections until stopped; every answer is kept.
-fn size_load(addr: SocketAddr, clients: usize) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = (0..clients)
-        .map(|i| {
-            let stop = Arc::clone(&stop);
-            tokio::spawn(async move {
-                let mut answers = Vec::new();
-                while !stop.load(Ordering::SeqCst) {
-                    let body = format!(r#"{{"name": "c{i}"}}"#);
-                    answers.push(http_text(addr, "POST", "/size", &[], &body).await);
-                }
-                answers
-            })
-        })
-        .collect();
-    Load { stop, tasks }
-}
-
 async fn roll(server: &Server, to: &str) -> (Vec<(u16, String)>, usize) {
-    let load = size_load(server.local_addr(), 4);
+    let load = Load::start(server.local_addr(), "/size", 4);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let report = bounded(server.deploy(&sized(&format!("        num_cpus: {to}\n"))))
         .await
@@ -696,7 +677,7 @@ async fn with_no_room_an_old_replica_makes_way_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_whose_replicas_fail_to_start_is_rolled_back() {
     let server = serve_sizing(8.0).await;
-    let load = size_load(server.local_addr(), 2);
+    let load = Load::start(server.local_addr(), "/size", 2);
     let report = bounded(server.deploy(&sized("        num_cpus: 2\n")))
         .await
         .unwrap();

@@ -218,7 +218,10 @@ mod tests {
     #[test]
     fn a_rollout_adds_one_new_replica_before_an_old_one_leaves() {
         // Two old replicas: one new one starts, both old ones stay.
-        assert_eq!(planned(&[(0, 0, Running), (1, 0, Running)], true), (1, vec![]));
+        assert_eq!(
+            planned(&[(0, 0, Running), (1, 0, Running)], true),
+            (1, vec![])
+        );
         // While it starts, nothing else happens.
         let starting = [(0, 0, Running), (1, 0, Running), (2, 1, Starting)];
         assert_eq!(planned(&starting, true), (0, vec![]));
@@ -226,14 +229,25 @@ mod tests {
         let one_new = [(0, 0, Running), (1, 0, Running), (2, 1, Running)];
         assert_eq!(planned(&one_new, true), (1, vec![1]));
         // Two new ones running: the last old one goes.
-        let two_new = [(0, 0, Running), (1, 0, Draining), (2, 1, Running), (3, 1, Running)];
+        let two_new = [
+            (0, 0, Running),
+            (1, 0, Draining),
+            (2, 1, Running),
+            (3, 1, Running),
+        ];
         assert_eq!(planned(&two_new, true), (0, vec![0]));
     }
 
     #[test]
     fn with_no_room_one_old_replica_makes_way_and_the_next_start_waits_for_it() {
-        assert_eq!(planned(&[(0, 0, Running), (1, 0, Running)], false), (0, vec![1]));
-        assert_eq!(planned(&[(0, 0, Running), (1, 0, Draining)], false), (0, vec![]));
+        assert_eq!(
+            planned(&[(0, 0, Running), (1, 0, Running)], false),
+            (0, vec![1])
+        );
+        assert_eq!(
+            planned(&[(0, 0, Running), (1, 0, Draining)], false),
+            (0, vec![])
+        );
         assert_eq!(planned(&[(0, 0, Running)], true), (1, vec![]));
     }
 
@@ -241,6 +255,10 @@ mod tests {
     fn without_a_rollout_the_target_is_met_at_once() {
         assert_eq!(planned(&[], true), (2, vec![]));
         let three = [(0, 1, Running), (1, 1, Running), (2, 1, Running)];
-        assert_eq!(planned(&three, true), (0, vec![2]), "the newest surplus goes");
+        assert_eq!(
+            planned(&three, true),
+            (0, vec![2]),
+            "the newest surplus goes"
+        );
     }
 }
