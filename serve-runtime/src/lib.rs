@@ -79,7 +79,7 @@ pub use deployment::{Client, Deployment, DeploymentKind};
 pub use error::{BoxError, Error, MAX_ERROR_MESSAGE};
 pub use graph::{Graph, IntoGraph};
 pub use handle::Handle;
-pub use options::{DeploymentOptions, Executor};
+pub use options::{AutoscalingConfig, DeploymentOptions, Executor};
 pub use render::Format;
 pub use serve_macros::{deployment, graph};
 pub use server::HttpLimits;

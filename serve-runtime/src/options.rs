@@ -39,6 +39,70 @@ pub struct DeploymentOptions {
     pub health_check_period_s: f64,
     /// How long `check_health` may take before the replica counts as unhealthy.
     pub health_check_timeout_s: f64,
+    /// When set, the replica count follows the load within these bounds, and
+    /// `num_replicas` is only where it starts.
+    pub autoscaling_config: Option<AutoscalingConfig>,
+}
+
+/// How a deployment's replica count follows its load: Ray Serve's `autoscaling_config`,
+/// with its defaults.
+///
+/// Every `metrics_interval_s` the deployment's load (calls running on its replicas plus
+/// calls waiting in its queue) is sampled; the average over `look_back_period_s`, divided
+/// by `target_ongoing_requests`, is how many replicas it wants. A count above the current
+/// one must be wanted for `upscale_delay_s`, one below for `downscale_delay_s`, before it
+/// is applied, and moves by `upscaling_factor` / `downscaling_factor` of the gap. With
+/// `min_replicas = 0` an idle deployment stops every replica, and the first call after
+/// starts one at once (it waits in the queue meanwhile).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct AutoscalingConfig {
+    /// The fewest replicas (0 lets an idle deployment stop them all).
+    pub min_replicas: u32,
+    /// How many replicas start with the deployment; `min_replicas` when unset.
+    pub initial_replicas: Option<u32>,
+    /// The most replicas.
+    pub max_replicas: u32,
+    /// Calls (running or queued) one replica should have on average.
+    pub target_ongoing_requests: f64,
+    /// How long more replicas must be wanted before they are started.
+    pub upscale_delay_s: f64,
+    /// How long fewer replicas must be wanted before some are drained.
+    pub downscale_delay_s: f64,
+    /// How much of the gap to the wanted count one step up closes (1 closes it all).
+    pub upscaling_factor: f64,
+    /// How much of the gap to the wanted count one step down closes.
+    pub downscaling_factor: f64,
+    /// The window the load is averaged over.
+    pub look_back_period_s: f64,
+    /// How often the load is sampled and a decision made.
+    pub metrics_interval_s: f64,
+}
+
+impl AutoscalingConfig {
+    /// Ray Serve's defaults.
+    pub const DEFAULT: Self = Self {
+        min_replicas: 1,
+        initial_replicas: None,
+        max_replicas: 1,
+        target_ongoing_requests: 2.0,
+        upscale_delay_s: 30.0,
+        downscale_delay_s: 600.0,
+        upscaling_factor: 1.0,
+        downscaling_factor: 1.0,
+        look_back_period_s: 30.0,
+        metrics_interval_s: 10.0,
+    };
+
+    /// How many replicas the deployment starts with.
+    pub fn initial(&self) -> u32 {
+        self.initial_replicas.unwrap_or(self.min_replicas)
+    }
+}
+
+impl Default for AutoscalingConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl DeploymentOptions {
@@ -107,6 +171,7 @@ impl DeclaredOptions {
             graceful_shutdown_timeout_s: unwrap_f64(self.graceful_shutdown_timeout_s, 20.0),
             health_check_period_s: unwrap_f64(self.health_check_period_s, 10.0),
             health_check_timeout_s: unwrap_f64(self.health_check_timeout_s, 30.0),
+            autoscaling_config: None,
         }
     }
 }

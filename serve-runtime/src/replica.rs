@@ -20,6 +20,8 @@ pub(crate) struct SetShared {
     pub(crate) queued: AtomicU32,
     pub(crate) freed: Notify,
     pub(crate) unhealthy: Notify,
+    /// A call found no replica at all: a deployment scaled to zero should start one.
+    pub(crate) wanted: Notify,
 }
 
 pub(crate) struct Replica<D> {

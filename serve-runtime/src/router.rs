@@ -35,6 +35,7 @@ impl<D> ReplicaSet<D> {
                 queued: AtomicU32::new(0),
                 freed: Notify::new(),
                 unhealthy: Notify::new(),
+                wanted: Notify::new(),
             }),
             replicas: ArcSwap::from_pointee(Vec::new()),
             max_ongoing: AtomicU32::new(options.max_ongoing_requests.max(1)),
@@ -120,25 +121,44 @@ impl<D> ReplicaSet<D> {
     }
 
     /// Reserves a slot on a replica, waiting in the queue while all are busy.
+    ///
+    /// The queue is first come, first served: while calls wait, a slot that frees up is
+    /// theirs, and a newcomer joins the queue behind them rather than taking it (a caller
+    /// that calls again the moment its last call returns would otherwise starve them).
     pub async fn acquire(&self) -> Result<ReplicaGuard<D>, Error> {
-        if let Some(guard) = self.try_acquire() {
+        let queued = &self.shared.queued;
+        if queued.load(Ordering::Acquire) == 0
+            && let Some(guard) = self.try_acquire()
+        {
             return Ok(guard);
         }
+        if self.replicas.load().is_empty() {
+            // Scaled to zero (or every replica being replaced): ask for one.
+            self.shared.wanted.notify_one();
+        }
         let max_queued = self.max_queued.load(Ordering::Relaxed);
-        let queued = &self.shared.queued;
-        if queued.fetch_add(1, Ordering::AcqRel) >= max_queued {
+        let ahead = queued.fetch_add(1, Ordering::AcqRel);
+        if ahead >= max_queued {
             queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Overloaded {
+            // The queue is full; a slot free this instant still serves rather than refuse.
+            return self.try_acquire().ok_or_else(|| Error::Overloaded {
                 deployment: self.name().to_owned(),
             });
         }
-        let _queued = QueueTicket(queued);
+        let mut ticket = QueueTicket {
+            shared: &self.shared,
+            served: false,
+        };
+        // Behind other calls, wait to be woken: a free slot now is for them.
+        let mut may_take = ahead == 0;
         loop {
             let mut notified = pin!(self.shared.freed.notified());
             notified.as_mut().enable();
-            if let Some(guard) = self.try_acquire() {
+            if may_take && let Some(guard) = self.try_acquire() {
+                ticket.served = true;
                 return Ok(guard);
             }
+            may_take = true;
             notified.await;
         }
     }
@@ -217,10 +237,18 @@ fn pick<D>(list: &[Arc<Replica<D>>], limit: u32) -> Option<&Arc<Replica<D>>> {
     }
 }
 
-struct QueueTicket<'a>(&'a AtomicU32);
+/// A place in the queue, given back when its call leaves: with a slot, or cancelled.
+struct QueueTicket<'a> {
+    shared: &'a SetShared,
+    served: bool,
+}
 
 impl Drop for QueueTicket<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let left = self.shared.queued.fetch_sub(1, Ordering::AcqRel) - 1;
+        if !self.served && left > 0 {
+            // A call that gives up may have been woken for a slot: the next one gets it.
+            self.shared.freed.notify_one();
+        }
     }
 }

@@ -708,3 +708,71 @@ async fn an_update_whose_replicas_fail_to_start_is_rolled_back() {
     );
     assert_eq!(running(&server, "Sized"), 2);
 }
+
+// ---- autoscaling in the config ---------------------------------------------------------
+
+#[tokio::test]
+async fn an_autoscaled_deployment_at_zero_serves_its_first_http_request() {
+    let server = serve(App::new().config(with(
+        "        autoscaling_config:\n          min_replicas: 0\n          max_replicas: 3\n",
+    )))
+    .await;
+    assert_eq!(
+        (target(&server, "Greeter"), running(&server, "Greeter")),
+        (0, 0)
+    );
+    let (status, _) = http(server.admin_addr(), "GET", "/-/healthz", "").await;
+    assert_eq!(status, 200, "scaled to zero is not an outage");
+    let (status, body) = http(server.local_addr(), "POST", "/greet", r#"{"name": "z"}"#).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(running(&server, "Greeter"), 1);
+    // What the server reports can be served again as it is.
+    let yaml = server.config_yaml();
+    for line in [
+        "        autoscaling_config:  # the load sets the replica count",
+        "          min_replicas: 0  # the fewest; 0 stops them all when idle",
+        "          max_replicas: 3  # the most",
+        "          target_ongoing_requests: 2.0  # calls per replica to aim for",
+        "          downscale_delay_s: 600.0  # how long fewer must be wanted first",
+    ] {
+        assert!(yaml.contains(line), "`{line}` is missing from:\n{yaml}");
+    }
+    assert!(!yaml.contains(
+        "      - name: Greeter  # struct `Greeter`, executor inline\n        num_replicas"
+    ));
+    let again = bounded(server.deploy(&config(&yaml))).await.unwrap();
+    assert!(!again.changed, "{again:?}");
+}
+
+#[tokio::test]
+async fn autoscaling_mistakes_are_placed() {
+    let text = "applications:
+  - name: greeting
+    deployments:
+      - name: Greeter
+        num_replicas: 2
+        autoscaling_config:
+          min_replicas: 3
+          max_replicas: 2
+          initial_replicas: 9
+          target_ongoing_requests: 0
+";
+    let err = bounded(
+        App::new()
+            .graph(greeting)
+            .config(config(text))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    for piece in [
+        "line 5, column 23: num_replicas and autoscaling_config are both set",
+        "help: remove num_replicas",
+        "line 8, column 25: max_replicas (2) is less than min_replicas (3)",
+        "line 9, column 29: initial_replicas (9) is outside min_replicas..=max_replicas (3..=2)",
+        "line 10, column 36: target_ongoing_requests must be more than 0, not 0",
+    ] {
+        assert!(err.contains(piece), "`{piece}` is missing from:\n{err}");
+    }
+}

@@ -477,6 +477,35 @@ async fn a_queue_place_is_given_back_when_its_call_gets_a_slot() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_waiting_call_is_not_overtaken_by_callers_that_come_back_at_once() {
+    // One slot, three callers that each call again the moment their last call returns.
+    // A freed slot goes to the call that has waited longest, so no caller waits more than
+    // the two calls ahead of it: taking the slot back at once would starve the others.
+    let g = serve_runtime::start(queued).bounded().await.unwrap();
+    let callers: Vec<_> = (0..3)
+        .map(|_| {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let mut longest = Duration::ZERO;
+                for _ in 0..20 {
+                    let asked = tokio::time::Instant::now();
+                    g.call(10).bounded().await.unwrap();
+                    longest = longest.max(asked.elapsed());
+                }
+                longest
+            })
+        })
+        .collect();
+    for caller in callers {
+        let longest = caller.await.unwrap();
+        assert!(
+            longest <= Duration::from_millis(30),
+            "a call waited {longest:?}, more than the two calls ahead of it"
+        );
+    }
+}
+
 #[deployment(num_replicas = 3)]
 struct Broken;
 #[deployment]

@@ -21,7 +21,7 @@ use model::FileConfig;
 use problem::closest;
 
 /// A parsed config file, not yet checked against the graphs it configures.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ServeConfig {
     source_name: String,
     text: String,

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 /// A config file: the HTTP options and one application per graph.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
     #[serde(default)]
@@ -14,7 +14,7 @@ pub(crate) struct FileConfig {
     pub(crate) applications: Vec<ApplicationConfig>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HttpOptionsConfig {
     pub(crate) host: Option<Spanned<String>>,
@@ -22,7 +22,7 @@ pub(crate) struct HttpOptionsConfig {
     pub(crate) request_timeout_s: Option<Spanned<f64>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApplicationConfig {
     pub(crate) name: Spanned<String>,
@@ -32,7 +32,7 @@ pub(crate) struct ApplicationConfig {
     pub(crate) deployments: Vec<DeploymentConfig>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeploymentConfig {
     pub(crate) name: Spanned<String>,
@@ -45,4 +45,21 @@ pub(crate) struct DeploymentConfig {
     pub(crate) graceful_shutdown_timeout_s: Option<Spanned<f64>>,
     pub(crate) health_check_period_s: Option<Spanned<f64>>,
     pub(crate) health_check_timeout_s: Option<Spanned<f64>>,
+    pub(crate) autoscaling_config: Option<Spanned<AutoscalingFile>>,
+}
+
+/// `autoscaling_config`, every field optional (Ray's defaults fill the rest).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AutoscalingFile {
+    pub(crate) min_replicas: Option<Spanned<u32>>,
+    pub(crate) initial_replicas: Option<Spanned<u32>>,
+    pub(crate) max_replicas: Option<Spanned<u32>>,
+    pub(crate) target_ongoing_requests: Option<Spanned<f64>>,
+    pub(crate) upscale_delay_s: Option<Spanned<f64>>,
+    pub(crate) downscale_delay_s: Option<Spanned<f64>>,
+    pub(crate) upscaling_factor: Option<Spanned<f64>>,
+    pub(crate) downscaling_factor: Option<Spanned<f64>>,
+    pub(crate) look_back_period_s: Option<Spanned<f64>>,
+    pub(crate) metrics_interval_s: Option<Spanned<f64>>,
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use crate::config::model::{DeploymentConfig, FileConfig};
+use crate::config::model::{AutoscalingFile, DeploymentConfig, FileConfig};
 use crate::config::problem::{Problem, suggest};
-use crate::options::DeploymentOptions;
+use crate::options::{AutoscalingConfig, DeploymentOptions};
 use crate::spec::GraphSpec;
 
 /// The listener's address, as a config file sets it.
@@ -246,6 +246,20 @@ fn overlay_deployment(
     {
         o.health_check_timeout_s = v.as_secs_f64();
     }
+    if let Some(auto) = &d.autoscaling_config {
+        if let Some(n) = &d.num_replicas {
+            problems.push(
+                Problem::at(&n.referenced, "num_replicas and autoscaling_config are both set")
+                    .help(Some(
+                        "remove num_replicas: with autoscaling_config the load sets the count, from initial_replicas".to_owned(),
+                    )),
+            );
+        }
+        if let Some(config) = autoscaling(&auto.value, &auto.referenced, problems) {
+            o.num_replicas = config.initial();
+            o.autoscaling_config = Some(config);
+        }
+    }
     if let Some(config) = &d.user_config {
         target.user_config = Some(UserConfig {
             value: config.value.clone(),
@@ -253,6 +267,97 @@ fn overlay_deployment(
             column: config.referenced.column() as u32,
         });
     }
+}
+
+/// Ray's defaults with the file's fields on top, if they make sense together.
+fn autoscaling(
+    file: &AutoscalingFile,
+    at: &serde_saphyr::Location,
+    problems: &mut Vec<Problem>,
+) -> Option<AutoscalingConfig> {
+    let before = problems.len();
+    let mut c = AutoscalingConfig::DEFAULT;
+    let count = |v: &Option<Spanned<u32>>, default: u32| v.as_ref().map_or(default, |v| v.value);
+    c.min_replicas = count(&file.min_replicas, c.min_replicas);
+    c.max_replicas = count(&file.max_replicas, c.max_replicas);
+    c.initial_replicas = file.initial_replicas.as_ref().map(|v| v.value);
+    if let Some(max) = &file.max_replicas
+        && max.value == 0
+    {
+        problems.push(Problem::at(
+            &max.referenced,
+            "max_replicas must be at least 1",
+        ));
+    }
+    if c.max_replicas < c.min_replicas {
+        let place = file.max_replicas.as_ref().map_or(at, |m| &m.referenced);
+        problems.push(Problem::at(
+            place,
+            format!(
+                "max_replicas ({}) is less than min_replicas ({})",
+                c.max_replicas, c.min_replicas
+            ),
+        ));
+    }
+    if let Some(initial) = &file.initial_replicas
+        && !(c.min_replicas..=c.max_replicas).contains(&initial.value)
+    {
+        problems.push(Problem::at(
+            &initial.referenced,
+            format!(
+                "initial_replicas ({}) is outside min_replicas..=max_replicas ({}..={})",
+                initial.value, c.min_replicas, c.max_replicas
+            ),
+        ));
+    }
+    let mut positive = |v: &Option<Spanned<f64>>, what: &str, slot: &mut f64| {
+        if let Some(v) = v {
+            if v.value.is_finite() && v.value > 0.0 && v.value <= MAX_SECONDS {
+                *slot = v.value;
+            } else {
+                problems.push(Problem::at(
+                    &v.referenced,
+                    format!("{what} must be more than 0, not {}", v.value),
+                ));
+            }
+        }
+    };
+    positive(
+        &file.target_ongoing_requests,
+        "target_ongoing_requests",
+        &mut c.target_ongoing_requests,
+    );
+    positive(
+        &file.upscaling_factor,
+        "upscaling_factor",
+        &mut c.upscaling_factor,
+    );
+    positive(
+        &file.downscaling_factor,
+        "downscaling_factor",
+        &mut c.downscaling_factor,
+    );
+    positive(
+        &file.look_back_period_s,
+        "look_back_period_s",
+        &mut c.look_back_period_s,
+    );
+    positive(
+        &file.metrics_interval_s,
+        "metrics_interval_s",
+        &mut c.metrics_interval_s,
+    );
+    for (v, slot) in [
+        (&file.upscale_delay_s, &mut c.upscale_delay_s),
+        (&file.downscale_delay_s, &mut c.downscale_delay_s),
+    ] {
+        if let Some(v) = v
+            && let Some(d) = seconds(v, true, problems)
+        {
+            *slot = d.as_secs_f64();
+        }
+    }
+    (problems.len() == before).then_some(c)
 }
 
 /// The longest duration a config may give: a year, far past any sensible timeout, and

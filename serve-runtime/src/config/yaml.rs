@@ -143,6 +143,12 @@ fn write_deployment(out: &mut String, d: &DeploymentSettings, about: Option<&str
         ),
     ];
     for (key, value, what) in rows {
+        if key == "num_replicas"
+            && let Some(auto) = &o.autoscaling_config
+        {
+            write_autoscaling(out, auto);
+            continue;
+        }
         field(out, 8, key, &value, what);
     }
     if let Some(config) = &d.user_config {
@@ -154,6 +160,73 @@ fn write_deployment(out: &mut String, d: &DeploymentSettings, about: Option<&str
             &json,
             "given to the deployment's `reconfigure`",
         );
+    }
+}
+
+fn write_autoscaling(out: &mut String, a: &crate::options::AutoscalingConfig) {
+    out.push_str("        autoscaling_config:  # the load sets the replica count\n");
+    field(
+        out,
+        10,
+        "min_replicas",
+        &a.min_replicas.to_string(),
+        "the fewest; 0 stops them all when idle",
+    );
+    if let Some(initial) = a.initial_replicas {
+        field(
+            out,
+            10,
+            "initial_replicas",
+            &initial.to_string(),
+            "how many start",
+        );
+    }
+    field(
+        out,
+        10,
+        "max_replicas",
+        &a.max_replicas.to_string(),
+        "the most",
+    );
+    let rows = [
+        (
+            "target_ongoing_requests",
+            a.target_ongoing_requests,
+            "calls per replica to aim for",
+        ),
+        (
+            "upscale_delay_s",
+            a.upscale_delay_s,
+            "how long more must be wanted first",
+        ),
+        (
+            "downscale_delay_s",
+            a.downscale_delay_s,
+            "how long fewer must be wanted first",
+        ),
+        (
+            "upscaling_factor",
+            a.upscaling_factor,
+            "share of the gap one step up closes",
+        ),
+        (
+            "downscaling_factor",
+            a.downscaling_factor,
+            "share of the gap one step down closes",
+        ),
+        (
+            "look_back_period_s",
+            a.look_back_period_s,
+            "the window the load is averaged over",
+        ),
+        (
+            "metrics_interval_s",
+            a.metrics_interval_s,
+            "how often the load is sampled",
+        ),
+    ];
+    for (key, value, what) in rows {
+        field(out, 10, key, &float(value), what);
     }
 }
 

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Problem;
 use crate::config::settings::DeploymentSettings;
 use crate::context::ReplicaContext;
+use crate::control::autoscale::Autoscaler;
 use crate::control::placement::{Placement, Reservation};
 use crate::control::status::{DeploymentStatus, ReplicaState, ReplicaStatus};
 use crate::deployment::{Deployment, Factory};
@@ -82,6 +83,8 @@ struct State {
     generation: u32,
     /// The update being rolled out, while one is.
     rollout: Option<Rollout>,
+    /// Sets `target` from the load, when the deployment autoscales.
+    autoscaler: Option<Autoscaler>,
     target: u32,
     records: Vec<Record>,
     failures_in_row: u32,
@@ -134,6 +137,7 @@ impl<D: Deployment> ManagedDeployment<D> {
                 user_config,
                 generation: 0,
                 rollout: None,
+                autoscaler: options.autoscaling_config.map(Autoscaler::new),
                 target: options.num_replicas,
                 records: Vec::new(),
                 failures_in_row: 0,
@@ -345,6 +349,40 @@ impl<D: Deployment> ManagedDeployment<D> {
     }
 }
 
+impl<D: Deployment> ManagedDeployment<D> {
+    /// Samples the load (calls running and queued) and lets the autoscaler move the
+    /// target.
+    fn autoscale(&self) {
+        let running: u32 = self.set.ongoing().iter().sum();
+        let load = f64::from(running) + f64::from(self.set.queued());
+        let mut state = self.state();
+        let current = state.target;
+        let Some(autoscaler) = state.autoscaler.as_mut() else {
+            return;
+        };
+        if let Some(target) = autoscaler.sample(Instant::now(), load, current) {
+            tracing::info!(
+                deployment = self.set.name(),
+                "autoscaling from {current} to {target} replicas (load {load})"
+            );
+            state.target = target;
+        }
+    }
+
+    /// A call found no replica: one starts at once when the deployment is scaled to zero.
+    fn wake(&self) {
+        let mut state = self.state();
+        let current = state.target;
+        if let Some(target) = state.autoscaler.as_mut().and_then(|a| a.wake(current)) {
+            tracing::info!(
+                deployment = self.set.name(),
+                "a call is waiting: starting {target} replica(s) from zero"
+            );
+            state.target = target;
+        }
+    }
+}
+
 /// "num_replicas 2 -> 3" for every option that differs.
 fn option_changes(before: &DeploymentOptions, after: &DeploymentOptions) -> Vec<String> {
     macro_rules! rows {
@@ -483,7 +521,20 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                     state.generation += 1;
                 }
                 state.options = next;
-                state.target = next.num_replicas;
+                state.target = match next.autoscaling_config {
+                    None => {
+                        state.autoscaler = None;
+                        next.num_replicas
+                    }
+                    Some(config) => {
+                        let current = state.target;
+                        let autoscaler = state
+                            .autoscaler
+                            .get_or_insert_with(|| Autoscaler::new(config));
+                        autoscaler.set_config(config);
+                        autoscaler.clamp(current)
+                    }
+                };
                 state.retry_at = None;
                 // A new config is a new intent: what went wrong with the old one is news
                 // only if it goes wrong again.
@@ -496,6 +547,16 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 .set_limits(next.max_ongoing_requests, next.max_queued_requests);
             self.changed.notify_one();
             let mut changes = option_changes(&before, &next);
+            if before.autoscaling_config != next.autoscaling_config {
+                changes.retain(|c| !c.starts_with("num_replicas "));
+                changes.push(match next.autoscaling_config {
+                    Some(_) => "autoscaling_config".to_owned(),
+                    None => format!(
+                        "autoscaling_config removed, num_replicas {}",
+                        next.num_replicas
+                    ),
+                });
+            }
             if config_changed {
                 changes.push("user_config".to_owned());
                 if let Some(config) = user_config {
@@ -528,12 +589,24 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
         Box::pin(async move {
             let period = || Duration::from_secs_f64(self.options().health_check_period_s);
             let mut next_check = Instant::now() + period();
+            let mut next_sample = Instant::now();
             loop {
                 self.reconcile().await;
-                let retry_at = self.state().retry_at;
+                let (retry_at, sampling) = {
+                    let state = self.state();
+                    (
+                        state.retry_at,
+                        state.autoscaler.as_ref().map(Autoscaler::interval),
+                    )
+                };
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = self.changed.notified() => {}
+                    () = self.set.shared().wanted.notified() => self.wake(),
+                    () = sleep_until(next_sample), if sampling.is_some() => {
+                        self.autoscale();
+                        next_sample = Instant::now() + sampling.unwrap_or_default();
+                    }
                     () = self.set.shared().unhealthy.notified() => self.check_health().await,
                     () = sleep_until(next_check) => {
                         self.check_health().await;

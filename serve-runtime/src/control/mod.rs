@@ -5,6 +5,7 @@
 //! replicas toward a target count and checks their health; [`GraphHandle`] and the HTTP
 //! server read their status and change their targets.
 
+mod autoscale;
 pub(crate) mod deployment;
 pub(crate) mod placement;
 mod start;

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::ServeConfig;
 use crate::config::settings::GraphSettings;
 use crate::control::Controller;
 use crate::control::deployment::{Managed, ManagedDeployment};
@@ -27,6 +28,7 @@ pub struct StartOptions {
     /// How long one replica's constructor may run before its start counts as failed
     /// (default 5 minutes: loading a model can be slow).
     pub constructor_timeout: Duration,
+    config: Option<ServeConfig>,
 }
 
 impl Default for StartOptions {
@@ -34,6 +36,7 @@ impl Default for StartOptions {
         Self {
             resources: Resources::detect(),
             constructor_timeout: Duration::from_secs(300),
+            config: None,
         }
     }
 }
@@ -42,6 +45,13 @@ impl StartOptions {
     /// Places replicas on these resources instead of the detected ones.
     pub fn resources(mut self, resources: Resources) -> Self {
         self.resources = resources;
+        self
+    }
+
+    /// Starts the graph with a config's settings on top of the code's (its application
+    /// for this graph; naming any other graph is an error).
+    pub fn config(mut self, config: ServeConfig) -> Self {
+        self.config = Some(config);
         self
     }
 
@@ -173,7 +183,16 @@ pub async fn start_with<R: IntoGraph>(
     options: StartOptions,
 ) -> Result<GraphHandle<R::Graph>, Error> {
     let placement = Placement::new(options.resources);
-    let settings = GraphSettings::from_spec(&<R::Graph as Graph>::spec());
+    let spec = <R::Graph as Graph>::spec();
+    let settings = match &options.config {
+        None => GraphSettings::from_spec(&spec),
+        Some(config) => {
+            let mut all = config
+                .resolve(std::slice::from_ref(&spec))
+                .map_err(|e| Error::Config(e.to_string()))?;
+            all.graphs.remove(0)
+        }
+    };
     start_graph::<R::Graph>(&placement, options.constructor_timeout, settings).await
 }
 

@@ -64,11 +64,14 @@ impl DeploymentStatus {
         self.replicas.iter().filter(|r| r.state == state).count()
     }
 
-    /// True while at least one replica takes calls and is not stalled.
+    /// True while at least one replica takes calls and is not stalled, or while none is
+    /// wanted (an autoscaled deployment at zero starts one for the next call).
     pub fn is_ready(&self) -> bool {
-        self.replicas
-            .iter()
-            .any(|r| r.state == ReplicaState::Running && !r.stalled)
+        self.target_replicas == 0
+            || self
+                .replicas
+                .iter()
+                .any(|r| r.state == ReplicaState::Running && !r.stalled)
     }
 }
 
@@ -127,7 +130,9 @@ impl DeploymentStatus {
             .filter(|r| r.state == ReplicaState::Running && !r.stalled)
             .count();
         let moving = self.count(ReplicaState::Starting) + self.count(ReplicaState::Draining);
-        if running == 0 || self.message.is_some() {
+        if self.target_replicas == 0 && moving == 0 && running == 0 {
+            DeploymentHealth::Healthy
+        } else if running == 0 || self.message.is_some() {
             DeploymentHealth::Unhealthy
         } else if moving > 0 || running != self.target_replicas as usize {
             DeploymentHealth::Updating

@@ -192,6 +192,7 @@ mod tests {
             user_config: None,
             generation: 1,
             rollout: None,
+            autoscaler: None,
             target: 2,
             records: records
                 .iter()
