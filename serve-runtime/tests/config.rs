@@ -776,3 +776,20 @@ async fn autoscaling_mistakes_are_placed() {
         assert!(err.contains(piece), "`{piece}` is missing from:\n{err}");
     }
 }
+
+#[tokio::test]
+async fn a_new_request_timeout_applies_to_the_next_request() {
+    let server = serve(App::new()).await;
+    let (status, _) = http(server.local_addr(), "POST", "/greet", r#"{"name": "t"}"#).await;
+    assert_eq!(status, 200);
+    // Greeter takes 2 ms; a 1 ms timeout cuts it.
+    let report = bounded(server.deploy(&config(
+        "applications:\n  - name: greeting\n    request_timeout_s: 0.001\n",
+    )))
+    .await
+    .unwrap();
+    assert_eq!(report.changes, ["greeting: request_timeout_s 60 -> 0.001"]);
+    let (status, body) = http(server.local_addr(), "POST", "/greet", r#"{"name": "t"}"#).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"], "graph `greeting` did not answer within 1 ms");
+}

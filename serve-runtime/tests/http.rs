@@ -47,6 +47,12 @@ async fn length(body: Bytes) -> usize {
 /// A user adapter: the name comes from a query string.
 async fn from_query(request: HttpRequest) -> Result<String, AdapterError> {
     let query = request.uri().query().unwrap_or("");
+    if query.contains("name_len=") {
+        return Err(AdapterError::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "the name is too long",
+        ));
+    }
     query
         .split('&')
         .find_map(|kv| kv.strip_prefix("name="))
@@ -238,10 +244,16 @@ async fn wrong_route_method_type_and_size() {
     )
     .await;
     assert_eq!(r.status, 415);
+    assert_eq!(r.body["code"], "unsupported_media_type");
     assert_eq!(
         r.body["error"],
         "expected `content-type: application/json`, got `text/plain`"
     );
+
+    // A body of exactly the limit is read.
+    let exact = format!(r#"{{"name":"{}","shout":false}}"#, "a".repeat(39));
+    assert_eq!(exact.len(), 64);
+    assert_eq!(post_json(addr, "/greet", &exact).await.status, 200);
 
     let big = format!(r#"{{"name":"{}","shout":false}}"#, "a".repeat(100));
     let r = post_json(addr, "/greet", &big).await;
@@ -259,6 +271,20 @@ async fn wrong_route_method_type_and_size() {
     );
     let r = send(addr, raw.as_bytes()).await;
     assert_eq!(r.status, 413);
+
+    // A body that breaks off malformed is a 400 saying so, not a 413.
+    let raw = "POST /greet HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n";
+    let r = send(addr, raw.as_bytes()).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["code"], "bad_request");
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not read the request body"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -319,6 +345,12 @@ async fn raw_bytes_and_user_adapters() {
     assert_eq!(
         (r.status, r.body["error"].clone()),
         (400, json!("expected `?name=...`"))
+    );
+    // A user adapter's status comes with its code name.
+    let r = request(addr, "POST", "/echo?name_len=9000", None, "").await;
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (413, json!("payload_too_large"))
     );
 }
 
