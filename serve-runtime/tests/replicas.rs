@@ -599,6 +599,56 @@ async fn shutdown_lets_calls_finish_then_runs_the_hook() {
     assert_eq!(status.deployment("Draining").unwrap().target_replicas, 0);
 }
 
+static SLOW_STARTS: AtomicUsize = AtomicUsize::new(0);
+static SLOW_SHUTDOWNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Replicas after the first take half a second to build.
+#[deployment]
+struct SlowStart;
+
+#[deployment]
+impl SlowStart {
+    async fn new(ctx: &ReplicaContext) -> Self {
+        if ctx.replica_id() > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        SLOW_STARTS.fetch_add(1, Ordering::SeqCst);
+        SlowStart
+    }
+
+    async fn run(&self, x: u32) -> u32 {
+        x
+    }
+
+    async fn shutdown(&self) {
+        SLOW_SHUTDOWNS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[graph]
+async fn slow_start(x: u32) -> u32 {
+    let s = SlowStart::bind();
+    s.run(x)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_still_starting_at_shutdown_never_serves_and_is_shut_down() {
+    let g = serve_runtime::start(slow_start).await.unwrap();
+    g.scale("SlowStart", 2).unwrap();
+    eventually("the second replica is starting", || {
+        count(&g.status(), "SlowStart", ReplicaState::Starting) == 1
+    })
+    .await;
+    bounded(g.clone().shutdown()).await;
+    // Shutdown waited for the late replica too: both were built and both shut down, and
+    // none is left taking calls.
+    assert_eq!(SLOW_STARTS.load(Ordering::SeqCst), 2);
+    assert_eq!(SLOW_SHUTDOWNS.load(Ordering::SeqCst), 2);
+    let status = g.status();
+    assert_eq!(count(&status, "SlowStart", ReplicaState::Running), 0);
+    assert_eq!(count(&status, "SlowStart", ReplicaState::Stopped), 2);
+}
+
 #[deployment(num_cpus = 0.25)]
 struct Stuck;
 

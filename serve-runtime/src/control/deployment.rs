@@ -85,6 +85,8 @@ struct State {
     rollout: Option<Rollout>,
     /// Sets `target` from the load, when the deployment autoscales.
     autoscaler: Option<Autoscaler>,
+    /// Set by `stop`: a replica whose start finishes after it never takes calls.
+    stopping: bool,
     target: u32,
     records: Vec<Record>,
     failures_in_row: u32,
@@ -138,6 +140,7 @@ impl<D: Deployment> ManagedDeployment<D> {
                 generation: 0,
                 rollout: None,
                 autoscaler: options.autoscaling_config.map(Autoscaler::new),
+                stopping: false,
                 target: options.num_replicas,
                 records: Vec::new(),
                 failures_in_row: 0,
@@ -174,7 +177,10 @@ impl<D: Deployment> ManagedDeployment<D> {
         let mut first_error = None;
         for ((id, _, _), result) in starts.into_iter().zip(results) {
             match result {
-                Ok((replica, reservation)) => self.now_running(replica, reservation),
+                Ok((replica, reservation)) => {
+                    // Before the controller exists nothing can stop the deployment.
+                    let _ = self.now_running(replica, reservation);
+                }
                 Err(source) => {
                     self.now_ended(id, ReplicaState::Failed, Some(source.to_string()));
                     first_error.get_or_insert(Error::Start {
@@ -276,21 +282,38 @@ impl<D: Deployment> ManagedDeployment<D> {
         Ok((replica, reservation))
     }
 
-    fn now_running(&self, replica: Arc<Replica<D>>, reservation: Reservation) {
+    /// Puts a started replica into routing, unless the deployment has stopped since its
+    /// start began: then it is handed back, to be drained without taking a call.
+    #[must_use]
+    fn now_running(
+        &self,
+        replica: Arc<Replica<D>>,
+        reservation: Reservation,
+    ) -> Option<Arc<Replica<D>>> {
         let id = replica.id();
-        {
-            let mut state = self.state();
-            if let Some(record) = state.records.iter_mut().find(|r| r.id == id) {
-                record.state = ReplicaState::Running;
-                record.reservation = Some(reservation);
-            }
+        // Under the state lock, so `stop` either sees this replica running (and drains
+        // it) or has already said the deployment is stopping.
+        let mut state = self.state();
+        let stopping = state.stopping;
+        if let Some(record) = state.records.iter_mut().find(|r| r.id == id) {
+            record.reservation = Some(reservation);
+            record.state = if stopping {
+                ReplicaState::Draining
+            } else {
+                ReplicaState::Running
+            };
+        }
+        if stopping {
+            return Some(replica);
         }
         self.set.push(replica);
+        drop(state);
         tracing::debug!(
             deployment = self.set.name(),
             replica = id,
             "replica running"
         );
+        None
     }
 
     fn now_ended(&self, id: u32, end: ReplicaState, message: Option<String>) {
@@ -623,6 +646,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
             let ids: Vec<u32> = {
                 let mut state = self.state();
                 state.target = 0;
+                state.stopping = true;
                 let running = state
                     .records
                     .iter_mut()
@@ -639,6 +663,16 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 Some(Arc::clone(&self).drain(replica, ReplicaState::Stopped, None))
             });
             join_all(drains).await;
+            // Replicas still starting are drained as their starts finish (see
+            // `scale_up`); the caller's grace period bounds this wait.
+            while self
+                .state()
+                .records
+                .iter()
+                .any(|r| matches!(r.state, ReplicaState::Starting | ReplicaState::Draining))
+            {
+                sleep(Duration::from_millis(5)).await;
+            }
         })
     }
 }

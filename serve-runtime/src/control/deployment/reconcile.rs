@@ -127,7 +127,7 @@ impl<D: Deployment> ManagedDeployment<D> {
         }
     }
 
-    async fn scale_up(&self, n: u32) {
+    async fn scale_up(self: &Arc<Self>, n: u32) {
         let starts = self.begin_starts(n);
         let results = join_all(
             starts
@@ -138,7 +138,14 @@ impl<D: Deployment> ManagedDeployment<D> {
         for ((id, _, _), result) in starts.into_iter().zip(results) {
             match result {
                 Ok((replica, reservation)) => {
-                    self.now_running(replica, reservation);
+                    if let Some(unwanted) = self.now_running(replica, reservation) {
+                        // The deployment stopped while this replica started: it never
+                        // takes a call, but its `shutdown` hook still runs.
+                        Arc::clone(self)
+                            .drain(unwanted, ReplicaState::Stopped, None)
+                            .await;
+                        continue;
+                    }
                     let mut state = self.state();
                     state.failures_in_row = 0;
                     state.retry_at = None;
@@ -193,6 +200,7 @@ mod tests {
             generation: 1,
             rollout: None,
             autoscaler: None,
+            stopping: false,
             target: 2,
             records: records
                 .iter()
