@@ -176,6 +176,34 @@ impl DeclaredOptions {
     }
 }
 
+impl DeclaredOptions {
+    /// `base` with these options on top: what `Type::bind(..).options(..)` gives one
+    /// binding. The executor stays `base`'s: the deployment's code decides it.
+    pub const fn over(self, base: DeploymentOptions) -> DeploymentOptions {
+        DeploymentOptions {
+            num_replicas: unwrap_u32(self.num_replicas, base.num_replicas),
+            max_ongoing_requests: unwrap_u32(self.max_ongoing_requests, base.max_ongoing_requests),
+            max_queued_requests: unwrap_u32(self.max_queued_requests, base.max_queued_requests),
+            num_cpus: unwrap_f64(self.num_cpus, base.num_cpus),
+            num_gpus: unwrap_f64(self.num_gpus, base.num_gpus),
+            executor: base.executor,
+            graceful_shutdown_timeout_s: unwrap_f64(
+                self.graceful_shutdown_timeout_s,
+                base.graceful_shutdown_timeout_s,
+            ),
+            health_check_period_s: unwrap_f64(
+                self.health_check_period_s,
+                base.health_check_period_s,
+            ),
+            health_check_timeout_s: unwrap_f64(
+                self.health_check_timeout_s,
+                base.health_check_timeout_s,
+            ),
+            autoscaling_config: base.autoscaling_config,
+        }
+    }
+}
+
 const fn unwrap_u32(v: Option<u32>, default: u32) -> u32 {
     match v {
         Some(v) => v,

@@ -640,3 +640,85 @@ async fn one_type_bound_twice_is_two_deployments() {
         .collect();
     assert_eq!(names, ["Scale", "Scale_1", "share", "pair"]);
 }
+
+// ---- options per binding ----------------------------------------------------------------
+
+#[deployment(num_replicas = 1, max_ongoing_requests = 5)]
+struct Gain {
+    factor: f64,
+}
+
+#[deployment]
+impl Gain {
+    fn new(factor: f64) -> Self {
+        Gain { factor }
+    }
+    async fn apply(&self, x: f64) -> f64 {
+        x * self.factor
+    }
+}
+
+#[deployment]
+struct Pair {
+    first: Handle<Gain>,
+}
+
+#[deployment]
+impl Pair {
+    fn new(first: Handle<Gain>) -> Self {
+        Pair { first }
+    }
+    async fn run(&self, x: f64) -> Result<f64, Error> {
+        self.first.apply(x).await
+    }
+}
+
+#[graph]
+async fn bound_twice(x: f64) -> f64 {
+    let small = Gain::bind(2.0);
+    let big = Gain::bind(3.0).options(num_replicas = 3, max_ongoing_requests = 7);
+    let pair = Pair::bind(Gain::bind(5.0).options(num_cpus = 0.25));
+    let a = small.apply(x);
+    let b = big.apply(a);
+    pair.run(b)
+}
+
+#[tokio::test]
+async fn one_type_bound_twice_runs_each_binding_with_its_own_options() {
+    let spec = bound_twice::spec();
+    let options = |name: &str| spec.deployment(name).unwrap().options;
+    assert_eq!(
+        (
+            options("Gain").num_replicas,
+            options("Gain").max_ongoing_requests
+        ),
+        (1, 5),
+        "the code's options where the binding sets none"
+    );
+    assert_eq!(
+        (
+            options("Gain_1").num_replicas,
+            options("Gain_1").max_ongoing_requests
+        ),
+        (3, 7)
+    );
+    let nested = options("Gain_2");
+    assert_eq!((nested.num_cpus, nested.num_replicas), (0.25, 1));
+    assert_eq!(
+        nested.executor,
+        Executor::Inline,
+        "a binding's CPUs do not change the executor its code has"
+    );
+    let options = StartOptions::default().resources(Resources::new(1.0, 0));
+    let g = serve_runtime::start_with(bound_twice, options)
+        .bounded()
+        .await
+        .unwrap();
+    assert_eq!(g.call(1.0).bounded().await.unwrap(), 30.0);
+    let status = g.status();
+    let running = |name: &str| status.deployment(name).unwrap().replicas.len();
+    assert_eq!(
+        (running("Gain"), running("Gain_1"), running("Gain_2")),
+        (1, 3, 1)
+    );
+}

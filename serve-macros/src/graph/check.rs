@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::visit::Visit;
 use syn::{Expr, Ident, ItemFn, Path, Type};
 
@@ -42,6 +42,8 @@ pub struct Dep {
     pub kind: Kind,
     pub bind: Ident,
     pub args: Vec<DepArg>,
+    /// A `DeclaredOptions` literal of the binding's own options, when it has some.
+    pub options: Option<TokenStream>,
 }
 
 pub enum NodeArg {
@@ -218,17 +220,31 @@ impl Resolver<'_> {
 
     fn bind(&mut self, bind: &Bind) -> usize {
         let args = bind.args.iter().filter_map(|a| self.bind_arg(a)).collect();
+        let options = bind
+            .options
+            .as_ref()
+            .map(|tokens| binding_options(tokens.clone(), self.errors));
         self.deps.push(Dep {
             ty: bind.ty.clone(),
             kind: Kind::Struct,
             bind: bind.bind.clone(),
             args,
+            options,
         });
         self.deps.len() - 1
     }
 
     fn bind_arg(&mut self, arg: &Expr) -> Option<DepArg> {
-        if let Expr::Call(call) = arg
+        // `Type::bind(..)`, or `Type::bind(..).options(..)`, given as an argument.
+        let call = match arg {
+            Expr::MethodCall(mc) if mc.method == "options" => match &*mc.receiver {
+                Expr::Call(call) => Some(call),
+                _ => None,
+            },
+            Expr::Call(call) => Some(call),
+            _ => None,
+        };
+        if let Some(call) = call
             && let Expr::Path(p) = &*call.func
         {
             let segs = &p.path.segments;
@@ -321,6 +337,7 @@ impl Resolver<'_> {
             kind: Kind::Function,
             bind,
             args: Vec::new(),
+            options: None,
         });
         let dep = self.deps.len() - 1;
         self.functions.insert(key, dep);
@@ -410,6 +427,38 @@ fn looks_local(ident: &Ident) -> bool {
 }
 
 /// `raw_bytes` hands the whole body to the graph, so the graph takes exactly one input.
+/// The options one binding may set: a deployment's, but its name (each binding has its
+/// own, `Type_1` for a second) and its executor (the code's methods decide it).
+const BINDING_OPTIONS: &[&str] = &[
+    "num_replicas",
+    "max_ongoing_requests",
+    "max_queued_requests",
+    "num_cpus",
+    "num_gpus",
+    "graceful_shutdown_timeout_s",
+    "health_check_period_s",
+    "health_check_timeout_s",
+    "executor",
+];
+
+/// `.options(key = value, ...)` of one binding, checked like `#[deployment(...)]`'s, as a
+/// `DeclaredOptions` literal.
+fn binding_options(tokens: TokenStream, errors: &mut Errors) -> TokenStream {
+    let mut replicas = crate::deployment::ReplicaOptions::default();
+    for opt in crate::options::parse(tokens, BINDING_OPTIONS, "binding", errors) {
+        if opt.key == "executor" {
+            errors.help(
+                opt.key.span(),
+                "a binding cannot change its deployment's executor",
+                "the executor belongs to the deployment's code: set it in `#[deployment(executor = ...)]`",
+            );
+            continue;
+        }
+        replicas.take(&opt, errors);
+    }
+    replicas.to_tokens()
+}
+
 pub fn adapter(attr: &GraphAttr, params: &[Param], fn_span: Span, errors: &mut Errors) {
     if let Adapter::RawBytes(path) = &attr.adapter {
         let n = params.len();

@@ -408,7 +408,11 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
             DepArg::Const(_) => None,
         });
         let name = deployment_item(ty, quote!(NAME));
-        let options = deployment_item(ty, quote!(OPTIONS));
+        let code = deployment_item(ty, quote!(OPTIONS));
+        let options = match &d.options {
+            Some(declared) => quote!(#declared.over(#code)),
+            None => code,
+        };
         quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*]);)
     });
     let value_id = |v: &ValueRef| match *v {

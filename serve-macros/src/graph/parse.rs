@@ -2,7 +2,7 @@
 //!
 //! This step is syntax only; names are resolved in `check`.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Expr, FnArg, Ident, ItemFn, Pat, Path, Stmt, Type};
 
@@ -14,12 +14,14 @@ pub struct Param {
     pub ty: Type,
 }
 
-/// `Type::bind(args)`.
+/// `Type::bind(args)`, or `Type::bind(args).options(key = value, ...)`.
 pub struct Bind {
     /// The deployment type: the path without `::bind`.
     pub ty: Path,
     pub bind: Ident,
     pub args: Vec<Expr>,
+    /// This binding's own options: the `key = value` list, as tokens.
+    pub options: Option<TokenStream>,
 }
 
 /// A per-request call.
@@ -199,12 +201,34 @@ fn rhs(expr: &Expr, errors: &mut Errors) -> Option<Rhs> {
                     ty,
                     bind: last.ident.clone(),
                     args,
+                    options: None,
                 }))
             } else {
                 Some(Rhs::Call(Call::Function {
                     func: path.clone(),
                     args,
                 }))
+            }
+        }
+        Expr::MethodCall(mc)
+            if mc.method == "options" && matches!(strip_await(&mc.receiver), Expr::Call(_)) =>
+        {
+            match rhs(&mc.receiver, errors)? {
+                Rhs::Bind(mut bind) => {
+                    let args = mc.args.iter();
+                    bind.options = Some(quote::quote!(#(#args),*));
+                    Some(Rhs::Bind(bind))
+                }
+                Rhs::Call(call) => {
+                    errors.help(
+                        mc.method.span(),
+                        "`.options(...)` sets the options of a binding",
+                        "put it on `Type::bind(...)`; a function deployment takes its options from `#[deployment(...)]`",
+                    );
+                    // The call itself is fine: keep it, so its value is defined and the
+                    // one mistake is one error.
+                    Some(Rhs::Call(call))
+                }
             }
         }
         Expr::MethodCall(mc) => {

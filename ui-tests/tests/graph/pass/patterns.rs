@@ -46,9 +46,9 @@ async fn log(_x: f32) {}
 /// Docs on a graph stay on its type.
 #[graph(route_prefix = "/all", http_adapter = json_request, body_limit = 1024, num_replicas = 2)]
 async fn all(x: f32, first: bool) -> f32 {
-    let small = Model::bind(1.0);
+    let small = Model::bind(1.0).options(num_replicas = 2, max_queued_requests = 10);
     let big = Model::bind(SCALE * 5.0);
-    let picker = Picker::bind(Model::bind(3.0), big);
+    let picker = Picker::bind(Model::bind(3.0).options(max_ongoing_requests = 4), big);
     let a = small.predict(x);
     let b: f32 = picker.pick(x, first).await;
     let _c = small.predict(a);
