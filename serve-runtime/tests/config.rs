@@ -17,6 +17,9 @@ use common::{bounded, eventually, http, http_text};
 #[serde(deny_unknown_fields)]
 struct Greeting {
     word: String,
+    /// How long each greeting takes beyond the usual 2 ms.
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 static RECONFIGURED: AtomicU32 = AtomicU32::new(0);
@@ -25,6 +28,7 @@ static RECONFIGURED: AtomicU32 = AtomicU32::new(0);
 struct Greeter {
     replica: u32,
     word: Mutex<String>,
+    delay_ms: AtomicU32,
 }
 
 #[deployment]
@@ -33,6 +37,7 @@ impl Greeter {
         Greeter {
             replica: ctx.replica_id(),
             word: Mutex::new("hello".to_owned()),
+            delay_ms: AtomicU32::new(0),
         }
     }
 
@@ -41,12 +46,15 @@ impl Greeter {
             return Err("the word may not be empty".to_owned());
         }
         *self.word.lock().unwrap() = config.word;
+        let delay = u32::try_from(config.delay_ms).unwrap_or(u32::MAX);
+        self.delay_ms.store(delay, Ordering::SeqCst);
         RECONFIGURED.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
     async fn greet(&self, name: String) -> String {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        let delay = 2 + u64::from(self.delay_ms.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(delay)).await;
         let word = self.word.lock().unwrap().clone();
         format!("{word} {name} from {}", self.replica)
     }
@@ -782,14 +790,23 @@ async fn a_new_request_timeout_applies_to_the_next_request() {
     let server = serve(App::new()).await;
     let (status, _) = http(server.local_addr(), "POST", "/greet", r#"{"name": "t"}"#).await;
     assert_eq!(status, 200);
-    // Greeter takes 2 ms; a 1 ms timeout cuts it.
+    // Greetings now take two seconds; a 300 ms timeout cuts them.
     let report = bounded(server.deploy(&config(
-        "applications:\n  - name: greeting\n    request_timeout_s: 0.001\n",
+        "applications:\n  - name: greeting\n    request_timeout_s: 0.3\n    deployments:\n      - name: Greeter\n        user_config: {word: hi, delay_ms: 2000}\n",
     )))
     .await
     .unwrap();
-    assert_eq!(report.changes, ["greeting: request_timeout_s 60 -> 0.001"]);
+    assert_eq!(
+        report.changes,
+        [
+            "greeting: request_timeout_s 60 -> 0.3",
+            "greeting/Greeter: user_config"
+        ]
+    );
     let (status, body) = http(server.local_addr(), "POST", "/greet", r#"{"name": "t"}"#).await;
     assert_eq!(status, 504, "{body}");
-    assert_eq!(body["error"], "graph `greeting` did not answer within 1 ms");
+    assert_eq!(
+        body["error"],
+        "graph `greeting` did not answer within 300 ms"
+    );
 }
