@@ -294,6 +294,10 @@ fn build_serve_deploy_and_status_operate_the_running_binary() {
     let built = std::fs::read_to_string(&file).unwrap();
     let preprocessor = "      - name: Preprocessor  # struct `Preprocessor`, executor threads\n        num_replicas: 2";
     assert!(built.contains(preprocessor), "{built}");
+    assert!(
+        built.contains("        # bound in the graph as Segmentation::bind(\"weights/seg.bin\")\n"),
+        "{built}"
+    );
     std::fs::write(
         &file,
         built.replacen(preprocessor, &preprocessor.replace("2", "1"), 1),

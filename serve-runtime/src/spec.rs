@@ -48,6 +48,9 @@ pub struct DeploymentSpec {
     pub options: DeploymentOptions,
     /// The deployments whose handles its constructor receives.
     pub handles: Vec<String>,
+    /// The arguments given to `bind`, as written (a constant such as a weights path, or a
+    /// handle).
+    pub bind_args: Vec<String>,
 }
 
 /// One call made per request.
@@ -170,6 +173,7 @@ impl SpecBuilder {
         ty: &str,
         kind: DeploymentKind,
         handles: &[usize],
+        bind_args: &[&str],
     ) -> usize {
         let name = self.names.allocate(name);
         let handles = handles
@@ -182,6 +186,7 @@ impl SpecBuilder {
             kind,
             options,
             handles,
+            bind_args: bind_args.iter().map(|a| (*a).to_owned()).collect(),
         });
         self.spec.deployments.len() - 1
     }

@@ -702,6 +702,12 @@ async fn one_type_bound_twice_runs_each_binding_with_its_own_options() {
         ),
         (3, 7)
     );
+    let written = |name: &str| spec.deployment(name).unwrap().bind_args.clone();
+    assert_eq!(written("Gain_1"), ["3.0"]);
+    assert_eq!(
+        written("Pair"),
+        ["Gain::bind(5.0).options(num_cpus = 0.25)"]
+    );
     let nested = options("Gain_2");
     assert_eq!((nested.num_cpus, nested.num_replicas), (0.25, 1));
     assert_eq!(

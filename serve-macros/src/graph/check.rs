@@ -44,6 +44,8 @@ pub struct Dep {
     pub args: Vec<DepArg>,
     /// A `DeclaredOptions` literal of the binding's own options, when it has some.
     pub options: Option<TokenStream>,
+    /// The `bind` arguments as written, for the spec.
+    pub written_args: Vec<Expr>,
 }
 
 pub enum NodeArg {
@@ -230,6 +232,7 @@ impl Resolver<'_> {
             bind: bind.bind.clone(),
             args,
             options,
+            written_args: bind.args.clone(),
         });
         self.deps.len() - 1
     }
@@ -338,6 +341,7 @@ impl Resolver<'_> {
             bind,
             args: Vec::new(),
             options: None,
+            written_args: Vec::new(),
         });
         let dep = self.deps.len() - 1;
         self.functions.insert(key, dep);

@@ -413,7 +413,8 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
             Some(declared) => quote!(#declared.over(#code)),
             None => code,
         };
-        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*]);)
+        let bind_args = d.written_args.iter().map(|a| tidy(&quote!(#a).to_string()));
+        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*], &[#(#bind_args),*]);)
     });
     let value_id = |v: &ValueRef| match *v {
         ValueRef::Input(i) => plan.inputs[i].ident.to_string(),

@@ -67,7 +67,8 @@ fn write_graph(out: &mut String, graph: &GraphSettings, spec: Option<&GraphSpec>
     );
     out.push_str("    deployments:\n");
     for d in &graph.deployments {
-        let about = spec.and_then(|s| s.deployment(&d.name)).map(|ds| {
+        let deployment = spec.and_then(|s| s.deployment(&d.name));
+        let about = deployment.map(|ds| {
             let calls = if ds.handles.is_empty() {
                 String::new()
             } else {
@@ -86,11 +87,20 @@ fn write_graph(out: &mut String, graph: &GraphSettings, spec: Option<&GraphSpec>
                 }
             )
         });
-        write_deployment(out, d, about.as_deref());
+        // Not a field: `bind` arguments are set in the graph's code (not from a config yet).
+        let bound = deployment
+            .filter(|ds| !ds.bind_args.is_empty())
+            .map(|ds| format!("{}::bind({})", ds.ty, ds.bind_args.join(", ")));
+        write_deployment(out, d, about.as_deref(), bound.as_deref());
     }
 }
 
-fn write_deployment(out: &mut String, d: &DeploymentSettings, about: Option<&str>) {
+fn write_deployment(
+    out: &mut String,
+    d: &DeploymentSettings,
+    about: Option<&str>,
+    bound: Option<&str>,
+) {
     let o = &d.options;
     match about {
         Some(about) => {
@@ -99,6 +109,9 @@ fn write_deployment(out: &mut String, d: &DeploymentSettings, about: Option<&str
         None => {
             let _ = writeln!(out, "      - name: {}", scalar(&d.name));
         }
+    }
+    if let Some(bound) = bound {
+        let _ = writeln!(out, "        # bound in the graph as {bound}");
     }
     let rows: [(&str, String, &str); 8] = [
         (
