@@ -41,6 +41,11 @@ impl Errors {
         self.all.is_none()
     }
 
+    /// How many errors so far.
+    pub fn len(&self) -> usize {
+        self.all.as_ref().map_or(0, |e| e.into_iter().count())
+    }
+
     /// The `compile_error!`s, or nothing.
     pub fn into_compile_errors(self) -> TokenStream {
         self.all.map(|e| e.to_compile_error()).unwrap_or_default()

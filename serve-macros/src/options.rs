@@ -10,6 +10,20 @@ use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Meta, Token, UnOp};
 
 use crate::diag::{Errors, closest};
 
+/// The options written as a nested list, `key(a = 1, b = 2)`, rather than `key = value`.
+const NESTED: &[&str] = &["autoscaling_config"];
+
+/// The `a = 1, b = 2` inside a nested option, as given to [`parse`].
+pub fn nested(opt: &Opt) -> Option<TokenStream> {
+    match &opt.value {
+        Expr::Verbatim(tokens) => {
+            let group: proc_macro2::Group = syn::parse2(tokens.clone()).ok()?;
+            Some(group.stream())
+        }
+        _ => None,
+    }
+}
+
 /// One `key = value`, with the spans of both.
 pub struct Opt {
     pub key: Ident,
@@ -37,6 +51,17 @@ pub fn parse(attr: TokenStream, known: &[&str], what: &str, errors: &mut Errors)
                     "write options as `key = value`",
                 );
                 continue;
+            }
+            // A nested list (`autoscaling_config(min_replicas = 0, ...)`), where the
+            // option is one; its tokens are read by the option's own parser.
+            Meta::List(list)
+                if list.path.get_ident().is_some_and(|i| {
+                    NESTED.contains(&i.to_string().as_str())
+                        && known.contains(&i.to_string().as_str())
+                }) =>
+            {
+                let tokens = list.tokens;
+                (list.path, Expr::Verbatim(quote::quote!((#tokens))))
             }
             Meta::List(list) => {
                 errors.help(

@@ -107,7 +107,7 @@ pub mod __private {
     pub use crate::exec::{invoke_inline, invoke_threads};
     pub use crate::graph::{Deploy, Graph, Nodes};
     pub use crate::handle::Handle;
-    pub use crate::options::{DeclaredOptions, DeploymentOptions, Executor};
+    pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
     pub use crate::router::{ReplicaGuard, ReplicaSet};
     pub use crate::slot::Slot;

@@ -129,6 +129,7 @@ pub struct DeclaredOptions {
     pub graceful_shutdown_timeout_s: Option<f64>,
     pub health_check_period_s: Option<f64>,
     pub health_check_timeout_s: Option<f64>,
+    pub autoscaling_config: Option<AutoscalingConfig>,
 }
 
 impl DeclaredOptions {
@@ -143,6 +144,7 @@ impl DeclaredOptions {
         graceful_shutdown_timeout_s: None,
         health_check_period_s: None,
         health_check_timeout_s: None,
+        autoscaling_config: None,
     };
 
     /// Fills in the defaults. The executor, unless given, is `threads` for a deployment
@@ -161,8 +163,16 @@ impl DeclaredOptions {
             Executor::Threads => 1.0,
             Executor::Inline => 0.0,
         };
+        let num_replicas = match &self.autoscaling_config {
+            // The load sets the count, starting here.
+            Some(auto) => match auto.initial_replicas {
+                Some(initial) => initial,
+                None => auto.min_replicas,
+            },
+            None => unwrap_u32(self.num_replicas, 1),
+        };
         DeploymentOptions {
-            num_replicas: unwrap_u32(self.num_replicas, 1),
+            num_replicas,
             max_ongoing_requests: unwrap_u32(self.max_ongoing_requests, 100),
             max_queued_requests: unwrap_u32(self.max_queued_requests, 1000),
             num_cpus: unwrap_f64(self.num_cpus, default_cpus),
@@ -171,7 +181,7 @@ impl DeclaredOptions {
             graceful_shutdown_timeout_s: unwrap_f64(self.graceful_shutdown_timeout_s, 20.0),
             health_check_period_s: unwrap_f64(self.health_check_period_s, 10.0),
             health_check_timeout_s: unwrap_f64(self.health_check_timeout_s, 30.0),
-            autoscaling_config: None,
+            autoscaling_config: self.autoscaling_config,
         }
     }
 }
@@ -180,8 +190,21 @@ impl DeclaredOptions {
     /// `base` with these options on top: what `Type::bind(..).options(..)` gives one
     /// binding. The executor stays `base`'s: the deployment's code decides it.
     pub const fn over(self, base: DeploymentOptions) -> DeploymentOptions {
+        let (num_replicas, autoscaling_config) = match (self.autoscaling_config, self.num_replicas)
+        {
+            (Some(auto), _) => (
+                match auto.initial_replicas {
+                    Some(initial) => initial,
+                    None => auto.min_replicas,
+                },
+                Some(auto),
+            ),
+            // A fixed count for this binding ends the code's autoscaling.
+            (None, Some(n)) => (n, None),
+            (None, None) => (base.num_replicas, base.autoscaling_config),
+        };
         DeploymentOptions {
-            num_replicas: unwrap_u32(self.num_replicas, base.num_replicas),
+            num_replicas,
             max_ongoing_requests: unwrap_u32(self.max_ongoing_requests, base.max_ongoing_requests),
             max_queued_requests: unwrap_u32(self.max_queued_requests, base.max_queued_requests),
             num_cpus: unwrap_f64(self.num_cpus, base.num_cpus),
@@ -199,7 +222,7 @@ impl DeclaredOptions {
                 self.health_check_timeout_s,
                 base.health_check_timeout_s,
             ),
-            autoscaling_config: base.autoscaling_config,
+            autoscaling_config,
         }
     }
 }

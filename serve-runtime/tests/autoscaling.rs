@@ -142,3 +142,50 @@ async fn the_replica_count_follows_the_load_down_to_zero_and_back() {
     assert_eq!(BUILT.load(Ordering::SeqCst), built + 1);
     assert_eq!(replicas(&g), (1, 1));
 }
+
+#[deployment(autoscaling_config(min_replicas = 0, max_replicas = 2, upscale_delay_s = 0))]
+#[derive(Default)]
+struct Lazy;
+
+#[deployment]
+impl Lazy {
+    async fn infer(&self, ms: u64) -> u64 {
+        ms
+    }
+}
+
+#[graph]
+async fn lazy(ms: u64) -> u64 {
+    let model = Lazy::bind();
+    model.infer(ms)
+}
+
+#[graph]
+async fn fixed(ms: u64) -> u64 {
+    let model = Lazy::bind().options(num_replicas = 2);
+    model.infer(ms)
+}
+
+#[tokio::test(start_paused = true)]
+async fn autoscaling_set_in_code_starts_at_zero_and_a_binding_can_fix_the_count() {
+    let auto = lazy::spec().deployments[0].options;
+    let config = auto
+        .autoscaling_config
+        .expect("the attribute's autoscaling_config");
+    assert_eq!((config.min_replicas, config.max_replicas), (0, 2));
+    assert_eq!(config.upscale_delay_s, 0.0);
+    assert_eq!(
+        config.downscale_delay_s, 600.0,
+        "Ray's default for what is left out"
+    );
+    assert_eq!(auto.num_replicas, 0, "it starts at min_replicas");
+    let g = serve_runtime::start(lazy).await.unwrap();
+    assert_eq!(g.status().deployment("Lazy").unwrap().target_replicas, 0);
+    let answer = tokio::time::timeout(Duration::from_secs(60), g.call(3)).await;
+    assert_eq!(answer.expect("answered").unwrap(), 3);
+    assert_eq!(g.status().deployment("Lazy").unwrap().target_replicas, 1);
+
+    // A binding that sets num_replicas runs that many, without autoscaling.
+    let pinned = fixed::spec().deployments[0].options;
+    assert_eq!((pinned.num_replicas, pinned.autoscaling_config), (2, None));
+}

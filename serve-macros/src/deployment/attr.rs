@@ -20,6 +20,21 @@ pub const OPTIONS: &[&str] = &[
     "graceful_shutdown_timeout_s",
     "health_check_period_s",
     "health_check_timeout_s",
+    "autoscaling_config",
+];
+
+/// The fields of `autoscaling_config(...)`, Ray Serve's.
+pub const AUTOSCALING: &[&str] = &[
+    "min_replicas",
+    "initial_replicas",
+    "max_replicas",
+    "target_ongoing_requests",
+    "upscale_delay_s",
+    "downscale_delay_s",
+    "upscaling_factor",
+    "downscaling_factor",
+    "look_back_period_s",
+    "metrics_interval_s",
 ];
 
 /// The values of `executor`.
@@ -38,6 +53,8 @@ pub struct ReplicaOptions {
     pub graceful_shutdown_timeout_s: Option<f64>,
     pub health_check_period_s: Option<f64>,
     pub health_check_timeout_s: Option<f64>,
+    /// `AutoscalingConfig` field initialisers, when `autoscaling_config(...)` is given.
+    pub autoscaling: Option<Vec<TokenStream>>,
 }
 
 impl ReplicaOptions {
@@ -57,9 +74,21 @@ impl ReplicaOptions {
             "health_check_timeout_s" => {
                 self.health_check_timeout_s = options::positive(opt, errors)
             }
+            "autoscaling_config" => self.autoscaling = autoscaling(opt, errors),
             _ => return false,
         }
         true
+    }
+
+    /// Errors about options that contradict each other, reported at `at` when set.
+    pub fn check_together(&self, num_replicas_at: Option<proc_macro2::Span>, errors: &mut Errors) {
+        if let (Some(_), Some(span)) = (&self.autoscaling, num_replicas_at) {
+            errors.help(
+                span,
+                "`num_replicas` and `autoscaling_config` are both set",
+                "remove `num_replicas`: with `autoscaling_config` the load sets the count, from `initial_replicas`",
+            );
+        }
     }
 
     /// A `DeclaredOptions` literal: `Some` for what was given. The runtime fills in the
@@ -83,7 +112,11 @@ impl ReplicaOptions {
             let variant = syn::Ident::new(e, proc_macro2::Span::call_site());
             quote!(#private::Executor::#variant)
         });
+        let autoscaling = self.autoscaling.as_ref().map(|fields| {
+            quote!(#private::AutoscalingConfig { #(#fields,)* ..#private::AutoscalingConfig::DEFAULT })
+        });
         let fields = [
+            field("autoscaling_config", autoscaling),
             field("num_replicas", whole(self.num_replicas)),
             field("max_ongoing_requests", whole(self.max_ongoing_requests)),
             field("max_queued_requests", whole(self.max_queued_requests)),
@@ -111,7 +144,11 @@ pub struct DeploymentAttr {
 
 pub fn parse(attr: TokenStream, errors: &mut Errors) -> DeploymentAttr {
     let mut out = DeploymentAttr::default();
+    let mut num_replicas_at = None;
     for opt in options::parse(attr, OPTIONS, "deployment", errors) {
+        if opt.key == "num_replicas" {
+            num_replicas_at = Some(opt.key.span());
+        }
         if out.replicas.take(&opt, errors) {
             continue;
         }
@@ -128,7 +165,76 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> DeploymentAttr {
             }
         }
     }
+    out.replicas.check_together(num_replicas_at, errors);
     out
+}
+
+/// `autoscaling_config(min_replicas = 0, ...)`: each field checked as the config file
+/// checks it, and the bounds against each other.
+fn autoscaling(opt: &Opt, errors: &mut Errors) -> Option<Vec<TokenStream>> {
+    let Some(tokens) = options::nested(opt) else {
+        errors.spanned(
+            &opt.value,
+            "`autoscaling_config` takes a list of fields",
+            "write `autoscaling_config(min_replicas = 0, max_replicas = 4)`",
+        );
+        return None;
+    };
+    let before = errors.len();
+    let mut fields = Vec::new();
+    let (mut min, mut max, mut initial) = (None, None, None);
+    for field in options::parse(tokens, AUTOSCALING, "autoscaling_config", errors) {
+        let key = field.key.clone();
+        let value = match key.to_string().as_str() {
+            "min_replicas" => options::integer(&field, 0, errors).map(|n| {
+                min = Some((n, key.span()));
+                whole(n)
+            }),
+            "max_replicas" => options::integer(&field, 1, errors).map(|n| {
+                max = Some((n, key.span()));
+                whole(n)
+            }),
+            "initial_replicas" => options::integer(&field, 0, errors).map(|n| {
+                initial = Some((n, key.span()));
+                let n = whole(n);
+                quote!(::core::option::Option::Some(#n))
+            }),
+            "upscale_delay_s" | "downscale_delay_s" => {
+                options::seconds(&field, errors).map(|v| quote!(#v))
+            }
+            _ => options::positive(&field, errors).map(|v| quote!(#v)),
+        };
+        if let Some(value) = value {
+            fields.push(quote!(#key: #value));
+        }
+    }
+    // Ray's defaults for the bounds the user left out: 1 and 1.
+    let (lo, hi) = (min.map_or(1, |m| m.0), max.map_or(1, |m| m.0));
+    if hi < lo {
+        let span = max.or(min).map_or(opt.key.span(), |m| m.1);
+        errors.help(
+            span,
+            format!("`max_replicas` ({hi}) is less than `min_replicas` ({lo})"),
+            "`max_replicas` defaults to 1: give it a value at least `min_replicas`",
+        );
+    }
+    if let Some((n, span)) = initial
+        && !(lo..=hi).contains(&n)
+    {
+        errors.help(
+            span,
+            format!(
+                "`initial_replicas` ({n}) is outside `min_replicas..=max_replicas` ({lo}..={hi})"
+            ),
+            "start within the bounds",
+        );
+    }
+    (errors.len() == before).then_some(fields)
+}
+
+fn whole(n: u64) -> TokenStream {
+    let n = n.min(u64::from(u32::MAX)) as u32;
+    quote!(#n)
 }
 
 /// `executor = threads`, `executor = inline`, or the same as strings.

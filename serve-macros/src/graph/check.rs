@@ -442,6 +442,7 @@ const BINDING_OPTIONS: &[&str] = &[
     "graceful_shutdown_timeout_s",
     "health_check_period_s",
     "health_check_timeout_s",
+    "autoscaling_config",
     "executor",
 ];
 
@@ -449,7 +450,11 @@ const BINDING_OPTIONS: &[&str] = &[
 /// `DeclaredOptions` literal.
 fn binding_options(tokens: TokenStream, errors: &mut Errors) -> TokenStream {
     let mut replicas = crate::deployment::ReplicaOptions::default();
+    let mut num_replicas_at = None;
     for opt in crate::options::parse(tokens, BINDING_OPTIONS, "binding", errors) {
+        if opt.key == "num_replicas" {
+            num_replicas_at = Some(opt.key.span());
+        }
         if opt.key == "executor" {
             errors.help(
                 opt.key.span(),
@@ -460,6 +465,7 @@ fn binding_options(tokens: TokenStream, errors: &mut Errors) -> TokenStream {
         }
         replicas.take(&opt, errors);
     }
+    replicas.check_together(num_replicas_at, errors);
     replicas.to_tokens()
 }
 

@@ -188,6 +188,10 @@ fn overlay_deployment(
     problems: &mut Vec<Problem>,
 ) {
     let o = &mut target.options;
+    if d.num_replicas.is_some() && d.autoscaling_config.is_none() {
+        // A fixed count in the file ends the code's autoscaling.
+        o.autoscaling_config = None;
+    }
     if let Some(n) = &d.num_replicas {
         if n.value == 0 {
             problems.push(

@@ -77,6 +77,12 @@ struct Threshold {
     value: f32,
 }
 
+/// Replicas that follow the load, from zero.
+#[deployment(autoscaling_config(min_replicas = 0, initial_replicas = 1, max_replicas = 8, target_ongoing_requests = 2.5, upscale_delay_s = 0, downscale_delay_s = 60, upscaling_factor = 1, downscaling_factor = 0.5, look_back_period_s = 10, metrics_interval_s = 1))]
+async fn elastic(x: u8) -> u8 {
+    x
+}
+
 #[deployment(executor = "inline")]
 async fn light(x: u8) -> u8 {
     x
