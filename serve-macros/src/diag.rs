@@ -64,7 +64,9 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
+        // Ties go to the alphabetically first, so the suggestion never depends on the
+        // order a map happened to list the candidates in.
+        .min_by_key(|&(d, c)| (d, c))
         .map(|(_, c)| c)
 }
 

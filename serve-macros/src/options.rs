@@ -24,6 +24,38 @@ pub fn nested(opt: &Opt) -> Option<TokenStream> {
     }
 }
 
+/// Options a Ray Serve user (or a reader of another attribute) would write here, with
+/// where they are or what they are called in this project.
+fn from_elsewhere(name: &str, what: &str) -> Option<(String, String)> {
+    let (message, help) = match (name, what) {
+        ("max_concurrent_queries", _) => (
+            "`max_concurrent_queries` is Ray Serve's old name".to_owned(),
+            "write `max_ongoing_requests`: the calls one replica serves at once",
+        ),
+        ("target_num_ongoing_requests_per_replica", _) => (
+            "`target_num_ongoing_requests_per_replica` is Ray Serve's old name".to_owned(),
+            "write `target_ongoing_requests`",
+        ),
+        ("ray_actor_options", "deployment" | "binding") => (
+            "there are no `ray_actor_options`: a deployment reserves resources itself".to_owned(),
+            "write `num_cpus = 1` or `num_gpus = 0.5` directly",
+        ),
+        (
+            "route_prefix" | "http_adapter" | "body_limit" | "request_timeout_ms",
+            "deployment" | "binding",
+        ) => (
+            format!("`{name}` is an option of the graph, which serves HTTP"),
+            "put it on the graph: `#[graph(route_prefix = \"/path\")]`",
+        ),
+        ("user_config", "deployment" | "binding") => (
+            "`user_config` comes from the config file, not the code".to_owned(),
+            "give the deployment `async fn reconfigure(&self, config: C)` and set `user_config` in the file `<bin> build` writes",
+        ),
+        _ => return None,
+    };
+    Some((message, help.to_owned()))
+}
+
 /// One `key = value`, with the spans of both.
 pub struct Opt {
     pub key: Ident,
@@ -81,6 +113,12 @@ pub fn parse(attr: TokenStream, known: &[&str], what: &str, errors: &mut Errors)
             continue;
         };
         let name = key.to_string();
+        if !known.contains(&name.as_str())
+            && let Some((message, help)) = from_elsewhere(&name, what)
+        {
+            errors.help(key.span(), message, help);
+            continue;
+        }
         if !known.contains(&name.as_str()) {
             let help = match closest(&name, known.iter().copied()) {
                 Some(near) => format!("did you mean `{near}`? valid options: {}", known.join(", ")),

@@ -243,6 +243,16 @@ fn a_misspelt_field_is_placed_and_the_right_name_suggested() {
         err.to_string()
             .contains("    |         num_replica: 3\n    |         ^")
     );
+    // A Ray Serve config's old names are pointed to their names here.
+    let err = ServeConfig::from_yaml(
+        "ray.yaml",
+        "applications:\n  - name: greeting\n    deployments:\n      - name: Greeter\n        max_concurrent_queries: 3\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.problems()[0].help.as_deref(),
+        Some("`max_concurrent_queries` is Ray Serve's old name: write `max_ongoing_requests`")
+    );
 }
 
 #[tokio::test]

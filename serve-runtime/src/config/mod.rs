@@ -106,7 +106,9 @@ fn parse_problem(e: &serde_saphyr::Error) -> Problem {
         _ => message.to_owned(),
     };
     let help = unknown_field(&message).and_then(|(field, expected)| {
-        closest(field, expected.iter().copied()).map(|c| format!("did you mean `{c}`?"))
+        ray_name(field).or_else(|| {
+            closest(field, expected.iter().copied()).map(|c| format!("did you mean `{c}`?"))
+        })
     });
     let (line, column) = e
         .location()
@@ -117,6 +119,24 @@ fn parse_problem(e: &serde_saphyr::Error) -> Problem {
         message,
         help,
     }
+}
+
+/// What a Ray Serve config's field is called here, for the names that changed.
+fn ray_name(field: &str) -> Option<String> {
+    let help = match field {
+        "max_concurrent_queries" => {
+            "`max_concurrent_queries` is Ray Serve's old name: write `max_ongoing_requests`"
+        }
+        "target_num_ongoing_requests_per_replica" => {
+            "this is Ray Serve's old name: write `target_ongoing_requests`"
+        }
+        "ray_actor_options" => {
+            "there are no actor options: set `num_cpus` and `num_gpus` on the deployment"
+        }
+        "import_path" | "runtime_env" => "the graphs are compiled into the binary: leave it out",
+        _ => return None,
+    };
+    Some(help.to_owned())
 }
 
 /// `unknown field `x`, expected one of a, b` -> (`x`, [a, b]).
