@@ -181,14 +181,12 @@ async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
     let not_ready: Vec<String> = admin
         .served
         .iter()
-        .map(|s| s.instance.controller.status())
-        .flat_map(|graph| {
-            graph
-                .deployments
-                .iter()
-                .filter(|d| !d.is_ready())
-                .map(|d| format!("{}/{}", graph.name, d.name))
-                .collect::<Vec<_>>()
+        .flat_map(|s| {
+            s.instance
+                .controller
+                .not_ready()
+                .into_iter()
+                .map(move |d| format!("{}/{d}", s.graph))
         })
         .collect();
     if not_ready.is_empty() {

@@ -46,6 +46,9 @@ use reconcile::Rollout;
 pub(crate) trait Managed: Send + Sync {
     fn name(&self) -> &str;
     fn status(&self) -> DeploymentStatus;
+    /// What `status().is_ready()` says, without building the status: `/-/healthz` asks
+    /// on every probe.
+    fn is_ready(&self) -> bool;
     fn scale(&self, replicas: u32);
     /// The options new replicas start with now, and the `user_config` they get: what a
     /// rolled-back update went back to, not what it asked for.
@@ -510,6 +513,15 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
         state.retry_at = None;
         drop(state);
         self.changed.notify_one();
+    }
+
+    fn is_ready(&self) -> bool {
+        let state = self.state();
+        state.target == 0
+            || state
+                .records
+                .iter()
+                .any(|r| r.state == ReplicaState::Running && !r.progress.stalled)
     }
 
     fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>) {

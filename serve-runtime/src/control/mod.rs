@@ -50,6 +50,16 @@ impl Controller {
         }
     }
 
+    /// The names of the deployments with no replica taking calls and making progress
+    /// (while any is wanted): what `/-/healthz` reports.
+    pub(crate) fn not_ready(&self) -> Vec<&str> {
+        self.deployments
+            .iter()
+            .filter(|d| !d.is_ready())
+            .map(|d| d.name())
+            .collect()
+    }
+
     /// The deployment called `name`.
     pub(crate) fn deployment(&self, name: &str) -> Option<&Arc<dyn Managed>> {
         self.deployments.iter().find(|d| d.name() == name)
