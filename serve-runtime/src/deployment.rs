@@ -97,6 +97,12 @@ pub trait Deployment: Sized + Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// The parameters of `bind`, in order, and whether a config can set each.
+    #[doc(hidden)]
+    fn __serve_bind_params() -> Vec<crate::arg::BindParam> {
+        Vec::new()
+    }
+
     /// The deployment's own `shutdown`, if its impl has one: the last call a stopping
     /// replica gets.
     #[doc(hidden)]

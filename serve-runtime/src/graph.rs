@@ -4,6 +4,7 @@ use std::any::Any;
 use std::future::Future;
 
 use crate::adapter::{AdapterError, HttpRequest};
+use crate::arg::BindArgs;
 use crate::deployment::{Deployment, Factory};
 use crate::error::Error;
 use crate::handle::Handle;
@@ -45,11 +46,15 @@ pub trait Graph: Send + Sync + 'static {
 /// [`BuildContext`](crate::__private::BuildContext)).
 #[doc(hidden)]
 pub trait Deploy: Send {
-    /// Starts every replica of a deployment and returns a handle to them.
-    fn deploy<D: Deployment>(
+    /// Starts every replica of a deployment and returns a handle to them. `bind` makes its
+    /// constructor from the `bind` arguments a config gives (none: the graph's own), and
+    /// again whenever a config changes them.
+    fn deploy<D: Deployment, B>(
         &mut self,
-        factory: Factory<D>,
-    ) -> impl Future<Output = Result<Handle<D>, Error>> + Send;
+        bind: B,
+    ) -> impl Future<Output = Result<Handle<D>, Error>> + Send
+    where
+        B: Fn(&BindArgs) -> Result<Factory<D>, Error> + Send + Sync + 'static;
 }
 
 /// The running deployments of a graph, in the order its generated code starts them.

@@ -84,7 +84,8 @@ pub use render::Format;
 pub use serve_macros::{deployment, graph};
 pub use server::HttpLimits;
 pub use spec::{
-    ArgSpec, DeploymentSpec, Edge, GraphSpec, IngressOptions, InputSpec, NodeSpec, OutputSpec,
+    ArgSpec, BindArgSpec, DeploymentSpec, Edge, GraphSpec, IngressOptions, InputSpec, NodeSpec,
+    OutputSpec,
 };
 
 /// The README's examples, compiled and run as doc tests so they stay true.
@@ -96,7 +97,7 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::adapter::{AdapterError, HttpRequest, json_request, raw_bytes};
-    pub use crate::arg::ConstArg;
+    pub use crate::arg::{ArgParser, BindArgs, BindParam, ConstArg, ParseArg, ParseArgFallback};
     pub use crate::context::ReplicaContext;
     pub use crate::control::BuildContext;
     pub use crate::deployment::{

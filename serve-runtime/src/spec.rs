@@ -48,9 +48,19 @@ pub struct DeploymentSpec {
     pub options: DeploymentOptions,
     /// The deployments whose handles its constructor receives.
     pub handles: Vec<String>,
-    /// The arguments given to `bind`, as written (a constant such as a weights path, or a
-    /// handle).
-    pub bind_args: Vec<String>,
+    /// The arguments given to `bind`, in order.
+    pub bind_args: Vec<BindArgSpec>,
+}
+
+/// One argument given to a deployment's `bind` in the graph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BindArgSpec {
+    /// The constructor's parameter it is given to.
+    pub name: String,
+    /// The argument as written: a constant such as a weights path, or a handle.
+    pub written: String,
+    /// Whether a config can replace it (its type can be read from one).
+    pub configurable: bool,
 }
 
 /// One call made per request.
@@ -165,7 +175,9 @@ impl SpecBuilder {
         });
     }
 
-    /// Adds a deployment; `handles` are indexes of earlier ones. Returns its index.
+    /// Adds a deployment; `handles` are indexes of earlier ones, `written` its `bind`
+    /// arguments as written and `params` the parameters they go to. Returns its index.
+    #[allow(clippy::too_many_arguments)]
     pub fn deployment(
         &mut self,
         name: &'static str,
@@ -173,7 +185,8 @@ impl SpecBuilder {
         ty: &str,
         kind: DeploymentKind,
         handles: &[usize],
-        bind_args: &[&str],
+        written: &[&str],
+        params: Vec<crate::arg::BindParam>,
     ) -> usize {
         let name = self.names.allocate(name);
         let handles = handles
@@ -186,7 +199,18 @@ impl SpecBuilder {
             kind,
             options,
             handles,
-            bind_args: bind_args.iter().map(|a| (*a).to_owned()).collect(),
+            bind_args: written
+                .iter()
+                .enumerate()
+                .map(|(i, written)| {
+                    let param = params.get(i);
+                    BindArgSpec {
+                        name: param.map_or_else(|| format!("arg{i}"), |p| p.name.to_owned()),
+                        written: (*written).to_owned(),
+                        configurable: param.is_some_and(|p| p.configurable),
+                    }
+                })
+                .collect(),
         });
         self.spec.deployments.len() - 1
     }

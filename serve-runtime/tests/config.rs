@@ -820,3 +820,133 @@ async fn a_new_request_timeout_applies_to_the_next_request() {
         "graph `greeting` did not answer within 300 ms"
     );
 }
+
+// ---- bind arguments ------------------------------------------------------------------------
+
+#[deployment(num_replicas = 2, max_ongoing_requests = 8)]
+struct Weights {
+    path: String,
+}
+
+#[deployment]
+impl Weights {
+    fn new(path: String) -> Result<Self, String> {
+        if path.contains("missing") {
+            return Err(format!("no weights at {path}"));
+        }
+        Ok(Weights { path })
+    }
+
+    async fn which(&self, _name: String) -> String {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.path.clone()
+    }
+}
+
+#[graph(route_prefix = "/which")]
+async fn weighted(name: String) -> String {
+    let weights = Weights::bind("w1.bin");
+    weights.which(name)
+}
+
+async fn serve_weighted() -> Server {
+    bounded(App::new().graph(weighted).bind("127.0.0.1:0"))
+        .await
+        .unwrap()
+}
+
+fn weights(text: &str) -> ServeConfig {
+    config(&format!(
+        "applications:\n  - name: weighted\n    deployments:\n      - name: Weights\n{text}"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_weights_from_a_config_roll_the_replicas_with_no_failed_request() {
+    let built = App::new().graph(weighted).build_config().unwrap();
+    assert!(
+        built.contains("        bind_args:  # replace what the graph binds; new values roll the replicas\n          path: \"w1.bin\"\n"),
+        "{built}"
+    );
+    let server = serve_weighted().await;
+    let load = Load::start(server.local_addr(), "/which", 4);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let report = bounded(server.deploy(&weights("        bind_args: {path: w2.bin}\n")))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.changes,
+        ["weighted/Weights: bind_args path = \"w2.bin\""]
+    );
+    eventually("both replicas replaced", || {
+        let status = &server.status()[0];
+        let d = status.deployment("Weights").unwrap();
+        d.count(ReplicaState::Running) == 2 && d.count(ReplicaState::Stopped) == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answers = load.finish().await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "a request failed");
+    assert!(answers.iter().any(|(_, b)| b == "\"w1.bin\""));
+    assert_eq!(answers.last().unwrap().1, "\"w2.bin\"");
+    assert!(
+        server
+            .config_yaml()
+            .contains("          path: \"w2.bin\"\n")
+    );
+    let again = bounded(server.deploy(&weights("        bind_args: {path: w2.bin}\n")))
+        .await
+        .unwrap();
+    assert!(!again.changed, "{again:?}");
+}
+
+#[tokio::test]
+async fn bind_arguments_that_cannot_be_read_are_refused_whole() {
+    let server = serve_weighted().await;
+    let err = bounded(server.deploy(&weights("        bind_args: {pth: w2.bin}\n")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 5, column 20: `Weights` has no `bind` parameter named `pth`"),
+        "{err}"
+    );
+    assert!(err.contains("help: did you mean `path`?"), "{err}");
+    let err = bounded(server.deploy(&weights("        bind_args: {path: 5}\n")))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("line 5, column 20: `bind` argument `path` of `Weights`: invalid type: integer `5`, expected a string"),
+        "{err}"
+    );
+    assert!(
+        server
+            .config_yaml()
+            .contains("          path: \"w1.bin\"\n")
+    );
+}
+
+#[tokio::test]
+async fn weights_that_fail_to_load_are_rolled_back() {
+    let server = serve_weighted().await;
+    bounded(server.deploy(&weights("        bind_args: {path: missing.bin}\n")))
+        .await
+        .unwrap();
+    eventually("the update is rolled back", || {
+        server.applications()["applications"]["weighted"]["deployments"]["Weights"]["message"]
+            .as_str()
+            .is_some_and(|m| {
+                m.contains("the update was rolled back") && m.contains("no weights at missing.bin")
+            })
+    })
+    .await;
+    assert!(
+        server
+            .config_yaml()
+            .contains("          path: \"w1.bin\"\n"),
+        "the running config is the old one"
+    );
+    let (status, body) = http(server.local_addr(), "POST", "/which", r#"{"name": "x"}"#).await;
+    assert_eq!((status, body), (200, serde_json::json!("w1.bin")));
+}

@@ -702,11 +702,21 @@ async fn one_type_bound_twice_runs_each_binding_with_its_own_options() {
         ),
         (3, 7)
     );
-    let written = |name: &str| spec.deployment(name).unwrap().bind_args.clone();
-    assert_eq!(written("Gain_1"), ["3.0"]);
+    let written = |name: &str| {
+        let args = &spec.deployment(name).unwrap().bind_args;
+        args.iter()
+            .map(|a| (a.name.clone(), a.written.clone(), a.configurable))
+            .collect::<Vec<(String, String, bool)>>()
+    };
+    assert_eq!(written("Gain_1"), [("factor".into(), "3.0".into(), true)]);
     assert_eq!(
         written("Pair"),
-        ["Gain::bind(5.0).options(num_cpus = 0.25)"]
+        [(
+            "first".into(),
+            "Gain::bind(5.0).options(num_cpus = 0.25)".into(),
+            false
+        )],
+        "a handle is not something a config can give"
     );
     let nested = options("Gain_2");
     assert_eq!((nested.num_cpus, nested.num_replicas), (0.25, 1));

@@ -40,6 +40,8 @@ pub struct Parts<'a> {
     pub hooks: TokenStream,
     /// What those items call, in an inherent impl of the type.
     pub hook_helpers: TokenStream,
+    /// `__serve_bind_params`, as a `Deployment` trait item, when `new` takes arguments.
+    pub bind_params: TokenStream,
 }
 
 pub fn deployment(parts: Parts<'_>) -> TokenStream {
@@ -54,6 +56,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         first_sync,
         hooks,
         hook_helpers,
+        bind_params,
     } = parts;
     // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
     let config = quote_spanned!(ident.span()=> #self_ty);
@@ -86,7 +89,10 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #[derive(Default)]
-        #vis struct #binder;
+        #vis struct #binder {
+            /// The `bind` arguments a config gives in place of the graph's.
+            __serve_args: #private::BindArgs,
+        }
 
         const _: () = {
             impl #private::Clone for #client {
@@ -113,6 +119,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
                 type Binder = #binder;
                 const METHODS: &'static [&'static str] = &[#(#names),*];
                 #hooks
+                #bind_params
             }
 
             #hook_helpers
@@ -126,6 +133,12 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
 
             #[allow(private_interfaces, clippy::too_many_arguments)]
             impl #binder {
+                /// Takes the `bind` arguments a config gives.
+                pub fn with_args(mut self, args: &#private::BindArgs) -> Self {
+                    self.__serve_args = #private::Clone::clone(args);
+                    self
+                }
+
                 #bind
             }
 
@@ -320,23 +333,103 @@ pub fn bind_with_ctor(self_ty: &TokenStream, ctor: &Ctor<'_>) -> TokenStream {
     let (_, construct) = result(&ctor.output, call);
     let span = ctor.sig.ident.span();
     let bind = Ident::new("bind", span);
+    let params = param_names(ctor.sig);
+    let read = names.iter().zip(&types).zip(&params).map(|((n, ty), p)| {
+        let parse = if readable(ty) {
+            quote!((&&#private::ArgParser::<#ty>::NEW).parse_arg(__serve_value))
+        } else {
+            quote!(#private::ParseArgFallback::<#ty>::parse_arg(&#private::ArgParser::<#ty>::NEW, __serve_value))
+        };
+        quote! {
+            let #n: #ty = match __serve_args.get(#p) {
+                ::core::option::Option::Some(__serve_value) => #parse.map_err(|why| {
+                    #private::Error::Config(::std::format!(
+                        "`bind` argument `{}` of `{}`: {}",
+                        #p,
+                        <#self_ty as #private::Deployment>::NAME,
+                        why
+                    ))
+                })?,
+                ::core::option::Option::None => #private::ConstArg::into_arg(#n),
+            };
+        }
+    });
     quote! {
-        pub fn #bind(self, #(#names: impl #private::ConstArg<#types>),*) -> #private::Factory<#self_ty> {
-            #(let #names: #types = #private::ConstArg::into_arg(#names);)*
-            #private::Factory::new(move |#context: #private::ReplicaContext| {
+        pub fn #bind(
+            self,
+            #(#names: impl #private::ConstArg<#types>),*
+        ) -> #private::Result<#private::Factory<#self_ty>, #private::Error> {
+            #[allow(unused_imports)]
+            use #private::{ParseArg as _, ParseArgFallback as _};
+            let __serve_args = &self.__serve_args;
+            #(#read)*
+            #private::Result::Ok(#private::Factory::new(move |#context: #private::ReplicaContext| {
                 #(#clones)*
                 async move { #construct }
-            })
+            }))
         }
     }
+}
+
+/// The `Deployment` trait item that lists `new`'s parameters a `bind` gives, and whether a
+/// config can set each.
+pub fn bind_params(ctor: &Ctor<'_>) -> TokenStream {
+    let private = private();
+    let (_, types) = args(&ctor.params);
+    let params = param_names(ctor.sig);
+    let entries = types.iter().zip(&params).map(|(ty, p)| {
+        let configurable = if readable(ty) {
+            quote!((&&#private::ArgParser::<#ty>::NEW).configurable())
+        } else {
+            quote!(false)
+        };
+        quote!(#private::BindParam { name: #p, configurable: #configurable })
+    });
+    quote! {
+        fn __serve_bind_params() -> ::std::vec::Vec<#private::BindParam> {
+            #[allow(unused_imports)]
+            use #private::{ParseArg as _, ParseArgFallback as _};
+            ::std::vec![#(#entries),*]
+        }
+    }
+}
+
+/// The names of `new`'s parameters a `bind` gives (not the replica's context), as written;
+/// `argN` where a pattern has no single name.
+fn param_names(sig: &syn::Signature) -> Vec<String> {
+    sig.inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(pat) => Some(pat),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .filter(|pat| {
+            let ty = &pat.ty;
+            let text = quote!(#ty).to_string();
+            // The replica's context is not a `bind` argument.
+            !text.ends_with("ReplicaContext")
+        })
+        .enumerate()
+        .map(|(i, pat)| match &*pat.pat {
+            syn::Pat::Ident(p) => p.ident.to_string().trim_start_matches('_').to_owned(),
+            _ => format!("arg{i}"),
+        })
+        .collect()
+}
+
+/// Whether a config may be able to read a value of `ty`: not when it borrows (`&'static
+/// str`), whose `Deserialize` is tied to the input's lifetime and would not compile here.
+fn readable(ty: &Type) -> bool {
+    let text = quote!(#ty).to_string();
+    !text.contains('&') && !text.contains('\'')
 }
 
 /// `bind()` of a deployment without `new`: `Default`, or the fn deployment's marker.
 pub fn bind_without_args(self_ty: &TokenStream, construct: TokenStream) -> TokenStream {
     let private = private();
     quote! {
-        pub fn bind(self) -> #private::Factory<#self_ty> {
-            #private::Factory::new(|_| async { #private::Result::Ok(#construct) })
+        pub fn bind(self) -> #private::Result<#private::Factory<#self_ty>, #private::Error> {
+            #private::Result::Ok(#private::Factory::new(|_| async { #private::Result::Ok(#construct) }))
         }
     }
 }

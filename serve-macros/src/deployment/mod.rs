@@ -120,6 +120,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
             )
         })
         .collect();
+    let bind_params = d.ctor.as_ref().map(expand::bind_params).unwrap_or_default();
     let bind = match &d.ctor {
         Some(ctor) => expand::bind_with_ctor(&self_ty, ctor),
         None => expand::bind_without_args(&self_ty, expand::default_construct(d.self_ty)),
@@ -134,6 +135,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         first_sync,
         hooks,
         hook_helpers,
+        bind_params,
     };
     let generated = expand::deployment(parts);
     quote!(#item #generated)
@@ -177,6 +179,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
             .then_some(item.sig.fn_token.span),
         hooks: TokenStream::new(),
         hook_helpers: TokenStream::new(),
+        bind_params: TokenStream::new(),
     };
     let generated = expand::deployment(parts);
     quote!(#item #marker #config #generated)

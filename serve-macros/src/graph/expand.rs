@@ -161,18 +161,40 @@ fn build(plan: &Plan<'_>) -> TokenStream {
     let deploys = plan.deps.iter().enumerate().map(|(i, dep)| {
         let ident = dep_ident(i);
         let ty = &dep.ty;
-        let bind = &dep.bind;
-        let args = dep.args.iter().map(|a| match a {
-            DepArg::Handle { dep, span } => {
-                let handle = dep_ident(*dep);
-                quote_spanned!(*span=> #private::Clone::clone(&#handle))
+        // The constructor is made again when a config changes the `bind` arguments, so the
+        // handles it takes are cloned into the closure that makes it.
+        let captured: Vec<_> = dep
+            .args
+            .iter()
+            .enumerate()
+            .filter_map(|(k, a)| match a {
+                DepArg::Handle { dep, .. } => {
+                    let local = format_ident!("__serve_h{}_{}", i, k);
+                    let handle = dep_ident(*dep);
+                    Some(quote!(let #local = #private::Clone::clone(&#handle);))
+                }
+                DepArg::Const(_) => None,
+            })
+            .collect();
+        let args = dep.args.iter().enumerate().map(|(k, a)| match a {
+            DepArg::Handle { span, .. } => {
+                let local = format_ident!("__serve_h{}_{}", i, k);
+                quote_spanned!(*span=> #private::Clone::clone(&#local))
             }
             DepArg::Const(expr) => quote!(#expr),
         });
         let binder_ty = deployment_item(ty, quote!(Binder));
         let binder = quote!(<#binder_ty as ::core::default::Default>::default());
+        let bind = &dep.bind;
         quote! {
-            let #ident = __serve_ctx.deploy(#binder.#bind(#(#args),*)).await?;
+            let #ident = {
+                #(#captured)*
+                __serve_ctx
+                    .deploy(move |__serve_args: &#private::BindArgs| {
+                        #binder.with_args(__serve_args).#bind(#(#args),*)
+                    })
+                    .await?
+            };
         }
     });
     let handles = (0..plan.deps.len()).map(dep_ident);
@@ -414,7 +436,8 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
             None => code,
         };
         let bind_args = d.written_args.iter().map(|a| tidy(&quote!(#a).to_string()));
-        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*], &[#(#bind_args),*]);)
+        let params = deployment_item(ty, quote!(__serve_bind_params));
+        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*], &[#(#bind_args),*], #params());)
     });
     let value_id = |v: &ValueRef| match *v {
         ValueRef::Input(i) => plan.inputs[i].ident.to_string(),

@@ -117,8 +117,10 @@ impl Admin {
                 let Some(managed) = served.instance.controller.deployment(&d.name) else {
                     continue;
                 };
-                let (options, user_config) = managed.current();
+                let (options, user_config, bind_args) = managed.current();
                 d.options = options;
+                // The graph's own arguments where none was set, then what was.
+                d.bind_args.extend(bind_args.values().clone());
                 d.user_config = user_config.map(|value| UserConfig {
                     value,
                     line: 0,

@@ -46,6 +46,7 @@ pub(crate) struct DeploymentConfig {
     pub(crate) health_check_period_s: Option<Spanned<f64>>,
     pub(crate) health_check_timeout_s: Option<Spanned<f64>>,
     pub(crate) autoscaling_config: Option<Spanned<AutoscalingFile>>,
+    pub(crate) bind_args: Option<Spanned<std::collections::BTreeMap<String, serde_json::Value>>>,
 }
 
 /// `autoscaling_config`, every field optional (Ray's defaults fill the rest).

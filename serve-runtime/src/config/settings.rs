@@ -2,14 +2,16 @@
 //! describes the whole state, so what it leaves out is the code's value again, and the
 //! same file applied twice changes nothing.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use crate::arg::BindArgs;
 use crate::config::model::{AutoscalingFile, DeploymentConfig, FileConfig};
 use crate::config::problem::{Problem, suggest};
 use crate::options::{AutoscalingConfig, DeploymentOptions};
-use crate::spec::GraphSpec;
+use crate::spec::{DeploymentSpec, GraphSpec};
 
 /// The listener's address, as a config file sets it.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -33,11 +35,37 @@ pub(crate) struct GraphSettings {
     pub(crate) deployments: Vec<DeploymentSettings>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(crate) struct DeploymentSettings {
     pub(crate) name: String,
     pub(crate) options: DeploymentOptions,
     pub(crate) user_config: Option<UserConfig>,
+    /// `bind` arguments by parameter name: the graph's literal ones, replaced by the file's.
+    pub(crate) bind_args: BTreeMap<String, serde_json::Value>,
+    /// Where the file's `bind_args` are, for the deployment's own check.
+    pub(crate) bind_args_at: (u32, u32),
+}
+
+impl PartialEq for DeploymentSettings {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.name,
+            &self.options,
+            &self.user_config,
+            &self.bind_args,
+        ) == (
+            &other.name,
+            &other.options,
+            &other.user_config,
+            &other.bind_args,
+        )
+    }
+}
+
+impl DeploymentSettings {
+    pub(crate) fn bind_args(&self) -> BindArgs {
+        BindArgs::new(self.bind_args.clone())
+    }
 }
 
 /// A deployment's `user_config`, and where it was written (for the deployment's own
@@ -55,6 +83,17 @@ impl PartialEq for UserConfig {
     }
 }
 
+/// The `bind` arguments a config could write back unchanged: those a config can set whose
+/// text in the graph reads as a JSON (and so YAML) value, such as `"weights/seg.bin"` or
+/// `0.5`. Others (expressions, handles, types that cannot be read) stay the code's.
+fn code_bind_args(d: &DeploymentSpec) -> BTreeMap<String, serde_json::Value> {
+    d.bind_args
+        .iter()
+        .filter(|a| a.configurable)
+        .filter_map(|a| Some((a.name.clone(), serde_json::from_str(&a.written).ok()?)))
+        .collect()
+}
+
 impl GraphSettings {
     /// What the code says.
     pub(crate) fn from_spec(spec: &GraphSpec) -> Self {
@@ -69,6 +108,8 @@ impl GraphSettings {
                     name: d.name.clone(),
                     options: d.options,
                     user_config: None,
+                    bind_args: code_bind_args(d),
+                    bind_args_at: (0, 0),
                 })
                 .collect(),
         }
@@ -171,7 +212,14 @@ impl ServeSettings {
                     );
                     continue;
                 };
+                let spec = specs
+                    .iter()
+                    .find(|g| g.name == name)
+                    .and_then(|g| g.deployment(dname));
                 overlay_deployment(target, d, &mut problems);
+                if let (Some(args), Some(spec)) = (&d.bind_args, spec) {
+                    overlay_bind_args(target, args, spec, &mut problems);
+                }
             }
         }
         if problems.is_empty() {
@@ -270,6 +318,39 @@ fn overlay_deployment(
             line: config.referenced.line() as u32,
             column: config.referenced.column() as u32,
         });
+    }
+}
+
+/// The file's `bind` arguments over the graph's: each must name a parameter a config can set.
+fn overlay_bind_args(
+    target: &mut DeploymentSettings,
+    args: &Spanned<BTreeMap<String, serde_json::Value>>,
+    spec: &DeploymentSpec,
+    problems: &mut Vec<Problem>,
+) {
+    let at = &args.referenced;
+    target.bind_args_at = (at.line() as u32, at.column() as u32);
+    let names: Vec<&str> = spec.bind_args.iter().map(|a| a.name.as_str()).collect();
+    for (name, value) in &args.value {
+        match spec.bind_args.iter().find(|a| &a.name == name) {
+            None => problems.push(
+                Problem::at(
+                    at,
+                    format!("`{}` has no `bind` parameter named `{name}`", spec.name),
+                )
+                .help(Some(suggest(name, &names))),
+            ),
+            Some(arg) if !arg.configurable => problems.push(Problem::at(
+                at,
+                format!(
+                    "`bind` parameter `{name}` of `{}` is set in code only: its type cannot be read from a config",
+                    spec.name
+                ),
+            )),
+            Some(_) => {
+                target.bind_args.insert(name.clone(), value.clone());
+            }
+        }
     }
 }
 

@@ -88,9 +88,10 @@ fn write_graph(out: &mut String, graph: &GraphSettings, spec: Option<&GraphSpec>
             )
         });
         // Not a field: `bind` arguments are set in the graph's code (not from a config yet).
-        let bound = deployment
-            .filter(|ds| !ds.bind_args.is_empty())
-            .map(|ds| format!("{}::bind({})", ds.ty, ds.bind_args.join(", ")));
+        let bound = deployment.filter(|ds| !ds.bind_args.is_empty()).map(|ds| {
+            let written: Vec<&str> = ds.bind_args.iter().map(|a| a.written.as_str()).collect();
+            format!("{}::bind({})", ds.ty, written.join(", "))
+        });
         write_deployment(out, d, about.as_deref(), bound.as_deref());
     }
 }
@@ -112,6 +113,15 @@ fn write_deployment(
     }
     if let Some(bound) = bound {
         let _ = writeln!(out, "        # bound in the graph as {bound}");
+    }
+    if !d.bind_args.is_empty() {
+        out.push_str(
+            "        bind_args:  # replace what the graph binds; new values roll the replicas\n",
+        );
+        for (name, value) in &d.bind_args {
+            let json = serde_json::to_string(value).expect("JSON values always serialise");
+            let _ = writeln!(out, "          {}: {json}", scalar(name));
+        }
     }
     let rows: [(&str, String, &str); 8] = [
         (

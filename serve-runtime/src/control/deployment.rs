@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use crate::arg::BindArgs;
 use crate::config::Problem;
 use crate::config::settings::DeploymentSettings;
 use crate::context::ReplicaContext;
@@ -52,7 +53,7 @@ pub(crate) trait Managed: Send + Sync {
     fn scale(&self, replicas: u32);
     /// The options new replicas start with now, and the `user_config` they get: what a
     /// rolled-back update went back to, not what it asked for.
-    fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>);
+    fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>, BindArgs);
     /// Why `settings` cannot be applied, if it cannot (a `user_config` that does not
     /// fit the deployment's `reconfigure`).
     fn check(&self, settings: &DeploymentSettings) -> Option<Problem>;
@@ -66,9 +67,16 @@ pub(crate) trait Managed: Send + Sync {
     fn stop(self: Arc<Self>) -> BoxFuture<()>;
 }
 
+/// Makes a deployment's constructor from `bind` arguments (see [`Deploy`](crate::graph::Deploy)).
+pub(crate) type Rebind<D> = Box<dyn Fn(&BindArgs) -> Result<Factory<D>, Error> + Send + Sync>;
+
 pub(crate) struct ManagedDeployment<D: Deployment> {
     set: Arc<ReplicaSet<D>>,
-    factory: Factory<D>,
+    /// The constructor new replicas of the current generation are built with.
+    factory: Mutex<Arc<Factory<D>>>,
+    /// The constructor to go back to if the update being rolled out fails.
+    previous_factory: Mutex<Option<Arc<Factory<D>>>>,
+    rebind: Rebind<D>,
     placement: Placement,
     constructor_timeout: Duration,
     state: Mutex<State>,
@@ -81,6 +89,8 @@ struct State {
     options: DeploymentOptions,
     /// Given to `reconfigure` on every replica, before a new one takes calls.
     user_config: Option<serde_json::Value>,
+    /// The `bind` arguments a config set (none: the graph's own).
+    bind_args: BindArgs,
     /// The generation of options new replicas start with; replicas of older ones are
     /// replaced.
     generation: u32,
@@ -111,13 +121,13 @@ impl<D: Deployment> ManagedDeployment<D> {
     /// given; fails when the config's `user_config` does not fit the deployment.
     pub(crate) fn new(
         name: String,
-        factory: Factory<D>,
+        rebind: Rebind<D>,
         settings: Option<DeploymentSettings>,
         placement: Placement,
         constructor_timeout: Duration,
     ) -> Result<Arc<Self>, Error> {
-        let (options, user_config) = match settings {
-            None => (D::OPTIONS, None),
+        let (options, user_config, bind_args) = match settings {
+            None => (D::OPTIONS, None, BindArgs::default()),
             Some(settings) => {
                 if let Some(problem) = check_user_config::<D>(&settings) {
                     return Err(Error::Config(format!(
@@ -129,17 +139,22 @@ impl<D: Deployment> ManagedDeployment<D> {
                     executor: D::OPTIONS.executor,
                     ..settings.options
                 };
-                (options, settings.user_config.map(|c| c.value))
+                let bind_args = settings.bind_args();
+                (options, settings.user_config.map(|c| c.value), bind_args)
             }
         };
+        let factory = rebind(&bind_args)?;
         Ok(Arc::new(Self {
             set: Arc::new(ReplicaSet::new(name, &options)),
-            factory,
+            factory: Mutex::new(Arc::new(factory)),
+            previous_factory: Mutex::new(None),
+            rebind,
             placement,
             constructor_timeout,
             state: Mutex::new(State {
                 options,
                 user_config,
+                bind_args,
                 generation: 0,
                 rollout: None,
                 autoscaler: options.autoscaling_config.map(Autoscaler::new),
@@ -171,14 +186,9 @@ impl<D: Deployment> ManagedDeployment<D> {
     /// Starts the first replicas, all at once; any failure fails the start.
     pub(crate) async fn start(&self) -> Result<(), Error> {
         let starts = self.begin_starts(self.options().num_replicas);
-        let results = join_all(
-            starts
-                .iter()
-                .map(|(id, options, config)| self.start_replica(*id, *options, config.clone())),
-        )
-        .await;
+        let results = join_all(starts.iter().map(|start| self.start_replica(start))).await;
         let mut first_error = None;
-        for ((id, _, _), result) in starts.into_iter().zip(results) {
+        for (id, result) in starts.iter().map(|s| s.id).zip(results) {
             match result {
                 Ok((replica, reservation)) => {
                     // Before the controller exists nothing can stop the deployment.
@@ -199,10 +209,11 @@ impl<D: Deployment> ManagedDeployment<D> {
 
     /// Records `n` replicas as starting, with the options and `user_config` of the
     /// current generation.
-    fn begin_starts(&self, n: u32) -> Vec<(u32, DeploymentOptions, Option<serde_json::Value>)> {
+    fn begin_starts(&self, n: u32) -> Vec<Start<D>> {
         let mut state = self.state();
         let (generation, options, config) =
             (state.generation, state.options, state.user_config.clone());
+        let factory = Arc::clone(&self.factory.lock().unwrap_or_else(PoisonError::into_inner));
         (0..n)
             .map(|_| {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +225,12 @@ impl<D: Deployment> ManagedDeployment<D> {
                     reservation: None,
                     progress: Progress::new(),
                 });
-                (id, options, config.clone())
+                Start {
+                    id,
+                    options,
+                    user_config: config.clone(),
+                    factory: Arc::clone(&factory),
+                }
             })
             .collect()
     }
@@ -222,11 +238,9 @@ impl<D: Deployment> ManagedDeployment<D> {
     /// Reserves, starts the replica's threads, and runs the constructor there.
     async fn start_replica(
         &self,
-        id: u32,
-        options: DeploymentOptions,
-        user_config: Option<serde_json::Value>,
+        start: &Start<D>,
     ) -> Result<(Arc<Replica<D>>, Reservation), BoxError> {
-        let options = &options;
+        let (id, options, user_config) = (start.id, &start.options, start.user_config.clone());
         let name = self.set.name();
         let reservation = self
             .placement
@@ -246,7 +260,7 @@ impl<D: Deployment> ManagedDeployment<D> {
             }
             Executor::Inline => None,
         };
-        let made = AssertUnwindSafe(self.factory.make(context.clone())).catch_unwind();
+        let made = AssertUnwindSafe(start.factory.make(context.clone())).catch_unwind();
         let late = || {
             format!(
                 "the constructor did not finish within {:?}",
@@ -432,6 +446,14 @@ fn option_changes(before: &DeploymentOptions, after: &DeploymentOptions) -> Vec<
         .collect()
 }
 
+/// One replica about to start, with what its generation starts with.
+struct Start<D> {
+    id: u32,
+    options: DeploymentOptions,
+    user_config: Option<serde_json::Value>,
+    factory: Arc<Factory<D>>,
+}
+
 /// Gives a replica its `user_config`, where it runs its calls.
 async fn reconfigure<D: Deployment>(
     replica: &Arc<Replica<D>>,
@@ -524,13 +546,31 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 .any(|r| r.state == ReplicaState::Running && !r.progress.stalled)
     }
 
-    fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>) {
+    fn current(&self) -> (DeploymentOptions, Option<serde_json::Value>, BindArgs) {
         let state = self.state();
-        (state.options, state.user_config.clone())
+        (
+            state.options,
+            state.user_config.clone(),
+            state.bind_args.clone(),
+        )
     }
 
     fn check(&self, settings: &DeploymentSettings) -> Option<Problem> {
-        check_user_config::<D>(settings)
+        if let Some(problem) = check_user_config::<D>(settings) {
+            return Some(problem);
+        }
+        let args = settings.bind_args();
+        if args == self.state().bind_args {
+            return None;
+        }
+        let why = (self.rebind)(&args).err()?;
+        let (line, column) = settings.bind_args_at;
+        Some(Problem {
+            line,
+            column,
+            message: why.to_string(),
+            help: None,
+        })
     }
 
     fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Vec<String>> {
@@ -539,11 +579,19 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 executor: D::OPTIONS.executor,
                 ..settings.options
             };
+            let args = settings.bind_args();
             let user_config = settings.user_config.map(|c| c.value);
+            // Checked before anything was applied; a failure here leaves the old ones.
+            let rebound = (args != self.state().bind_args)
+                .then(|| (self.rebind)(&args).ok())
+                .flatten();
+            let args_changed = rebound.is_some();
             let (before, config_changed) = {
                 let mut state = self.state();
                 let before = state.options;
-                if next.num_cpus != before.num_cpus || next.num_gpus != before.num_gpus {
+                let resources =
+                    next.num_cpus != before.num_cpus || next.num_gpus != before.num_gpus;
+                if resources || rebound.is_some() {
                     // New replicas replace the old ones; if one fails to start, this is
                     // what the deployment goes back to.
                     if state.rollout.is_none() {
@@ -551,9 +599,22 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                             from_generation: state.generation,
                             options: before,
                             user_config: state.user_config.clone(),
+                            bind_args: state.bind_args.clone(),
                         });
+                        let current = Arc::clone(
+                            &self.factory.lock().unwrap_or_else(PoisonError::into_inner),
+                        );
+                        *self
+                            .previous_factory
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(current);
                     }
                     state.generation += 1;
+                }
+                if let Some(factory) = rebound {
+                    *self.factory.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Arc::new(factory);
+                    state.bind_args = args.clone();
                 }
                 state.options = next;
                 state.target = match next.autoscaling_config {
@@ -582,6 +643,14 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 .set_limits(next.max_ongoing_requests, next.max_queued_requests);
             self.changed.notify_one();
             let mut changes = option_changes(&before, &next);
+            if args_changed {
+                let values: Vec<String> = args
+                    .values()
+                    .iter()
+                    .map(|(name, value)| format!("{name} = {value}"))
+                    .collect();
+                changes.push(format!("bind_args {}", values.join(", ")));
+            }
             if before.autoscaling_config != next.autoscaling_config {
                 changes.retain(|c| !c.starts_with("num_replicas "));
                 changes.push(match next.autoscaling_config {

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::arg::BindArgs;
 use crate::config::ServeConfig;
 use crate::config::settings::GraphSettings;
 use crate::control::Controller;
@@ -80,12 +81,15 @@ impl std::fmt::Debug for BuildContext {
 }
 
 impl Deploy for BuildContext {
-    async fn deploy<D: Deployment>(&mut self, factory: Factory<D>) -> Result<Handle<D>, Error> {
+    async fn deploy<D: Deployment, B>(&mut self, bind: B) -> Result<Handle<D>, Error>
+    where
+        B: Fn(&BindArgs) -> Result<Factory<D>, Error> + Send + Sync + 'static,
+    {
         let name = self.names.allocate(D::NAME);
         let settings = self.settings.deployment(&name).cloned();
         let managed = ManagedDeployment::new(
             name,
-            factory,
+            Box::new(bind),
             settings,
             self.placement.clone(),
             self.constructor_timeout,

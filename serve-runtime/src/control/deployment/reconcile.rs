@@ -13,6 +13,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::{ManagedDeployment, RETRY_FIRST, RETRY_MAX, Record, State};
+use crate::arg::BindArgs;
 use crate::control::status::ReplicaState;
 use crate::deployment::Deployment;
 use crate::error::chain;
@@ -23,6 +24,7 @@ pub(super) struct Rollout {
     pub(super) from_generation: u32,
     pub(super) options: DeploymentOptions,
     pub(super) user_config: Option<serde_json::Value>,
+    pub(super) bind_args: BindArgs,
 }
 
 /// What to do now: how many replicas of the current generation to start, and which
@@ -129,13 +131,8 @@ impl<D: Deployment> ManagedDeployment<D> {
 
     async fn scale_up(self: &Arc<Self>, n: u32) {
         let starts = self.begin_starts(n);
-        let results = join_all(
-            starts
-                .iter()
-                .map(|(id, options, config)| self.start_replica(*id, *options, config.clone())),
-        )
-        .await;
-        for ((id, _, _), result) in starts.into_iter().zip(results) {
+        let results = join_all(starts.iter().map(|start| self.start_replica(start))).await;
+        for (id, result) in starts.iter().map(|s| s.id).zip(results) {
             match result {
                 Ok((replica, reservation)) => {
                     if let Some(unwanted) = self.now_running(replica, reservation) {
@@ -163,6 +160,18 @@ impl<D: Deployment> ManagedDeployment<D> {
                         state.generation = rollout.from_generation;
                         state.options = rollout.options;
                         state.user_config = rollout.user_config;
+                        state.bind_args = rollout.bind_args;
+                        let previous = self
+                            .previous_factory
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .take();
+                        if let Some(previous) = previous {
+                            *self
+                                .factory
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner) = previous;
+                        }
                         state.message = Some(message);
                         self.set.set_limits(
                             rollout.options.max_ongoing_requests,
@@ -201,6 +210,7 @@ mod tests {
             rollout: None,
             autoscaler: None,
             stopping: false,
+            bind_args: BindArgs::default(),
             target: 2,
             records: records
                 .iter()
