@@ -72,6 +72,19 @@ async fn greeting(name: String) -> String {
     shout(text)
 }
 
+/// Why the greeting graph does not start with this config.
+async fn refused_at_start(text: &str) -> String {
+    bounded(
+        App::new()
+            .graph(greeting)
+            .config(config(text))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string()
+}
+
 fn config(text: &str) -> ServeConfig {
     ServeConfig::from_yaml("test.yaml", text).unwrap()
 }
@@ -182,15 +195,7 @@ async fn a_config_with_mistakes_is_refused_whole_with_every_problem_placed() {
       - name: Greeter
         user_config: {word: 7}
 ";
-    let err = bounded(
-        App::new()
-            .graph(greeting)
-            .config(config(text))
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = refused_at_start(text).await;
     let expected = [
         "line 2, column 11: this binary serves no graph named `greetings`",
         "help: did you mean `greeting`?",
@@ -208,17 +213,7 @@ async fn a_config_with_mistakes_is_refused_whole_with_every_problem_placed() {
         "{err}"
     );
     // A user_config that does not fit the deployment is refused at start, placed too.
-    let err = bounded(
-        App::new()
-            .graph(greeting)
-            .config(config(
-                "applications:\n  - name: greeting\n    deployments:\n      - name: Greeter\n        user_config: {word: 7}\n",
-            ))
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = refused_at_start("applications:\n  - name: greeting\n    deployments:\n      - name: Greeter\n        user_config: {word: 7}\n").await;
     assert!(
         err.contains("line 5, column 22: user_config of `Greeter`: invalid type: integer `7`"),
         "{err}"
@@ -257,17 +252,7 @@ fn a_misspelt_field_is_placed_and_the_right_name_suggested() {
 
 #[tokio::test]
 async fn a_deployment_without_reconfigure_takes_no_user_config() {
-    let err = bounded(
-        App::new()
-            .graph(greeting)
-            .config(config(
-                "applications:\n  - name: greeting\n    deployments:\n      - name: shout\n        user_config: {a: 1}\n",
-            ))
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = refused_at_start("applications:\n  - name: greeting\n    deployments:\n      - name: shout\n        user_config: {a: 1}\n").await;
     assert!(
         err.contains(
             "`shout` takes no user_config: its impl has no `reconfigure(&self, config: C)` method"
@@ -775,15 +760,7 @@ async fn autoscaling_mistakes_are_placed() {
           initial_replicas: 9
           target_ongoing_requests: 0
 ";
-    let err = bounded(
-        App::new()
-            .graph(greeting)
-            .config(config(text))
-            .bind("127.0.0.1:0"),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = refused_at_start(text).await;
     for piece in [
         "line 5, column 23: num_replicas and autoscaling_config are both set",
         "help: remove num_replicas",
