@@ -902,6 +902,20 @@ async fn bind_arguments_that_cannot_be_read_are_refused_whole() {
             .config_yaml()
             .contains("          path: \"w1.bin\"\n")
     );
+    // Given at start, the same mistake stops the start, placed.
+    let err = bounded(
+        App::new()
+            .graph(weighted)
+            .config(weights("        bind_args: {path: 5}\n"))
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("line 5, column 20: `bind` argument `path` of `Weights`: invalid type"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -126,8 +126,8 @@ impl<D: Deployment> ManagedDeployment<D> {
         placement: Placement,
         constructor_timeout: Duration,
     ) -> Result<Arc<Self>, Error> {
-        let (options, user_config, bind_args) = match settings {
-            None => (D::OPTIONS, None, BindArgs::default()),
+        let (options, user_config, bind_args, args_at) = match settings {
+            None => (D::OPTIONS, None, BindArgs::default(), (0, 0)),
             Some(settings) => {
                 if let Some(problem) = check_user_config::<D>(&settings) {
                     return Err(Error::Config(format!(
@@ -140,10 +140,19 @@ impl<D: Deployment> ManagedDeployment<D> {
                     ..settings.options
                 };
                 let bind_args = settings.bind_args();
-                (options, settings.user_config.map(|c| c.value), bind_args)
+                let at = settings.bind_args_at;
+                (
+                    options,
+                    settings.user_config.map(|c| c.value),
+                    bind_args,
+                    at,
+                )
             }
         };
-        let factory = rebind(&bind_args)?;
+        let factory = rebind(&bind_args).map_err(|e| match args_at {
+            (0, _) => e,
+            (line, column) => Error::Config(format!("line {line}, column {column}: {e}")),
+        })?;
         Ok(Arc::new(Self {
             set: Arc::new(ReplicaSet::new(name, &options)),
             factory: Mutex::new(Arc::new(factory)),
