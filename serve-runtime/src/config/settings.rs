@@ -149,28 +149,21 @@ impl ServeSettings {
                 graph.request_timeout = timeout;
             }
         }
-        let graph_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        let mut seen_apps: Vec<&str> = Vec::new();
+        let mut seen_apps = Vec::new();
         for app in &file.applications {
             let name = app.name.value.as_str();
-            if seen_apps.contains(&name) {
-                problems.push(Problem::at(
-                    &app.name.referenced,
-                    format!("application `{name}` is configured twice"),
-                ));
-                continue;
-            }
-            seen_apps.push(name);
-            let Some(graph) = settings.graphs.iter_mut().find(|g| g.name == name) else {
-                problems.push(
-                    Problem::at(
-                        &app.name.referenced,
-                        format!("this binary serves no graph named `{name}`"),
-                    )
-                    .help(Some(suggest(name, &graph_names))),
-                );
+            let Some(graph) = named(
+                &mut settings.graphs,
+                |g| &g.name,
+                &app.name,
+                &mut seen_apps,
+                format!("application `{name}` is configured twice"),
+                format!("this binary serves no graph named `{name}`"),
+                &mut problems,
+            ) else {
                 continue;
             };
+            let graph_spec = specs.iter().find(|g| g.name == name);
             if let Some(prefix) = &app.route_prefix {
                 if prefix.value.starts_with('/') && !prefix.value.contains(['{', '}', '*']) {
                     graph.route_prefix = prefix.value.clone();
@@ -189,33 +182,21 @@ impl ServeSettings {
             {
                 graph.request_timeout = timeout;
             }
-            let known: Vec<String> = graph.deployments.iter().map(|d| d.name.clone()).collect();
-            let known: Vec<&str> = known.iter().map(String::as_str).collect();
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen = Vec::new();
             for d in &app.deployments {
                 let dname = d.name.value.as_str();
-                if seen.contains(&dname) {
-                    problems.push(Problem::at(
-                        &d.name.referenced,
-                        format!("deployment `{dname}` is configured twice in `{name}`"),
-                    ));
-                    continue;
-                }
-                seen.push(dname);
-                let Some(target) = graph.deployments.iter_mut().find(|t| t.name == dname) else {
-                    problems.push(
-                        Problem::at(
-                            &d.name.referenced,
-                            format!("graph `{name}` has no deployment named `{dname}`"),
-                        )
-                        .help(Some(suggest(dname, &known))),
-                    );
+                let Some(target) = named(
+                    &mut graph.deployments,
+                    |t| &t.name,
+                    &d.name,
+                    &mut seen,
+                    format!("deployment `{dname}` is configured twice in `{name}`"),
+                    format!("graph `{name}` has no deployment named `{dname}`"),
+                    &mut problems,
+                ) else {
                     continue;
                 };
-                let spec = specs
-                    .iter()
-                    .find(|g| g.name == name)
-                    .and_then(|g| g.deployment(dname));
+                let spec = graph_spec.and_then(|g| g.deployment(dname));
                 overlay_deployment(target, d, &mut problems);
                 if let (Some(args), Some(spec)) = (&d.bind_args, spec) {
                     overlay_bind_args(target, args, spec, &mut problems);
@@ -228,6 +209,31 @@ impl ServeSettings {
             Err(problems)
         }
     }
+}
+
+/// The entry a config names, the first time it names it: naming it again, or naming what
+/// is not there (the closest name suggested), is a problem instead.
+fn named<'a, T>(
+    entries: &'a mut [T],
+    name_of: impl Fn(&T) -> &String,
+    name: &Spanned<String>,
+    seen: &mut Vec<String>,
+    twice: String,
+    missing: String,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a mut T> {
+    if seen.contains(&name.value) {
+        problems.push(Problem::at(&name.referenced, twice));
+        return None;
+    }
+    seen.push(name.value.clone());
+    let Some(at) = entries.iter().position(|e| *name_of(e) == name.value) else {
+        let known: Vec<&str> = entries.iter().map(|e| name_of(e).as_str()).collect();
+        let help = suggest(&name.value, &known);
+        problems.push(Problem::at(&name.referenced, missing).help(Some(help)));
+        return None;
+    };
+    Some(&mut entries[at])
 }
 
 fn overlay_deployment(
