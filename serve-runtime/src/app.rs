@@ -45,6 +45,7 @@ pub struct App {
     limits: HttpLimits,
     admin_addr: Option<SocketAddr>,
     admin_token: Option<String>,
+    access_log: bool,
     config: Option<ServeConfig>,
     pub(crate) start: StartOptions,
 }
@@ -57,6 +58,7 @@ impl Default for App {
             limits: HttpLimits::default(),
             admin_addr: None,
             admin_token: None,
+            access_log: false,
             config: None,
             start: StartOptions::default(),
         }
@@ -88,6 +90,13 @@ impl App {
     /// app does not have, or gives a value out of range, stops the start with every problem.
     pub fn config(mut self, config: ServeConfig) -> Self {
         self.config = Some(config);
+        self
+    }
+
+    /// Logs one line per request (`serve_runtime::access` target, at `INFO`): its id,
+    /// route, status and latency. Off by default.
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
         self
     }
 
@@ -175,9 +184,8 @@ impl App {
     /// to serve or to nest in another router.
     pub async fn router(self) -> Result<axum::Router, Error> {
         let (graphs, admin) = self.start().await?;
-        Ok(graphs
-            .merge(admin::router(admin))
-            .fallback(ingress::not_found))
+        let fallback = ingress::fallback(Arc::clone(&admin.unmatched));
+        Ok(graphs.merge(admin::router(admin, false)).fallback(fallback))
     }
 
     /// Starts every graph: their routes, and what the admin routes serve.
@@ -189,15 +197,17 @@ impl App {
             placement: placement.clone(),
             constructor_timeout: self.start.constructor_timeout,
             body_read_timeout: self.limits.body_read_timeout,
+            access_log: self.access_log,
         };
         let mut routes: Vec<Route> = Vec::with_capacity(self.entries.len());
         for (entry, graph) in self.entries.into_iter().zip(&settings.graphs) {
             routes.push((entry.start)(route_settings.clone(), graph.clone()).await?);
         }
-        let routers = ingress::routers(routes)?;
+        let routers = ingress::routers(routes, self.access_log)?;
         let admin = Admin::new(
             routers.table,
             routers.served,
+            routers.unmatched,
             specs,
             settings,
             placement,
@@ -235,18 +245,19 @@ impl App {
             None => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             Some(admin) => Some(admin),
         };
-        let admin_router = admin::router(Arc::clone(&admin));
+        let fallback = ingress::fallback(Arc::clone(&admin.unmatched));
         let (tasks, admin_addr) = match own_listener {
             None => {
-                let both = graphs.merge(admin_router).fallback(ingress::not_found);
+                let admin_router = admin::router(Arc::clone(&admin), false);
+                let both = graphs.merge(admin_router).fallback(fallback);
                 let task = tokio::spawn(server::serve(listener, both, limits, stopped));
                 (vec![task], addr)
             }
             Some(at) => {
                 let admin_listener = TcpListener::bind(at).await?;
                 let admin_addr = admin_listener.local_addr()?;
-                let graphs = graphs.fallback(ingress::not_found);
-                let admin_router = admin_router.fallback(ingress::not_found);
+                let graphs = graphs.fallback(fallback.clone());
+                let admin_router = admin::router(Arc::clone(&admin), true).fallback(fallback);
                 let tasks = vec![
                     tokio::spawn(server::serve(listener, graphs, limits, stopped.clone())),
                     tokio::spawn(server::serve(admin_listener, admin_router, limits, stopped)),

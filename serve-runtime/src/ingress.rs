@@ -2,6 +2,7 @@
 //! errors for everything that goes wrong.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,12 +17,15 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
+use tracing::Instrument;
 
 use crate::config::settings::GraphSettings;
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
 use crate::error::{Error, MAX_ERROR_MESSAGE};
 use crate::graph::Graph;
+use crate::observe::http::{HttpStats, Reason};
+use crate::observe::request_id::{RequestId, X_REQUEST_ID};
 use crate::router::ReplicaSet;
 
 /// One graph, started and ready to be mounted at its prefix.
@@ -37,6 +41,64 @@ pub(crate) struct Served {
     pub(crate) graph: &'static str,
     pub(crate) instance: Arc<GraphInstance>,
     pub(crate) request_timeout: Arc<RequestTimeout>,
+    /// Its route's request figures.
+    pub(crate) front: Arc<Front>,
+    /// The ingress's slots: how many of its requests are in the graph now.
+    pub(crate) driver: Arc<ReplicaSet<()>>,
+}
+
+/// What every request to one route goes through, whatever answers it: an id, a span, the
+/// route's figures, and a line in the access log when it is on.
+#[derive(Debug)]
+pub(crate) struct Front {
+    /// The route prefix; empty for requests no route matched.
+    pub(crate) route: String,
+    /// The graph served there; empty for requests no route matched.
+    pub(crate) graph: &'static str,
+    pub(crate) stats: HttpStats,
+    access_log: bool,
+}
+
+impl Front {
+    pub(crate) fn new(route: String, graph: &'static str, access_log: bool) -> Self {
+        Self {
+            route,
+            graph,
+            stats: HttpStats::default(),
+            access_log,
+        }
+    }
+
+    /// Answers `request` with `answer`, given the request's id; then puts the id on the
+    /// response (and in its JSON error body) and counts the request.
+    async fn serve<F, Fut>(&self, request: Request, answer: F) -> Response
+    where
+        F: FnOnce(Request, RequestId) -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        let id = RequestId::from_headers(request.headers());
+        let timer = self.stats.start(request.method());
+        let span =
+            tracing::debug_span!("request", id = %id, route = %self.route, graph = self.graph);
+        let mut response = answer(request, id.clone()).instrument(span).await;
+        if let Some(body) = response.extensions_mut().remove::<PendingError>() {
+            *response.body_mut() = body.render(Some(&id));
+        }
+        if self.access_log {
+            tracing::info!(
+                target: "serve_runtime::access",
+                request_id = %id,
+                route = %self.route,
+                status = response.status().as_u16(),
+                latency_ms = timer.elapsed().as_secs_f64() * 1000.0,
+            );
+        }
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID, id.header_value());
+        timer.finish(&response);
+        response
+    }
 }
 
 /// A graph's request timeout, changed in place by a config applied while serving.
@@ -62,7 +124,7 @@ fn timeout_nanos(timeout: Duration) -> u64 {
 
 struct GraphState<G: Graph> {
     handle: GraphHandle<G>,
-    driver: ReplicaSet<()>,
+    driver: Arc<ReplicaSet<()>>,
     body_limit: usize,
     body_read_timeout: Duration,
     request_timeout: Arc<RequestTimeout>,
@@ -74,6 +136,7 @@ pub(crate) struct RouteSettings {
     pub(crate) placement: Placement,
     pub(crate) constructor_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
+    pub(crate) access_log: bool,
 }
 
 /// Starts a graph with `graph` (the code's settings, or a config's) and wraps it in its
@@ -90,21 +153,39 @@ where
     let request_timeout = Arc::new(RequestTimeout::new(graph.request_timeout));
     let handle = start_graph::<G>(&settings.placement, settings.constructor_timeout, graph).await?;
     let instance = Arc::clone(handle.instance());
+    let driver = Arc::new(ReplicaSet::fixed(
+        format!("{} (ingress)", G::NAME),
+        &ingress.driver,
+        || (),
+    ));
+    let front = Arc::new(Front::new(prefix.clone(), G::NAME, settings.access_log));
     let state = Arc::new(GraphState {
         handle,
-        driver: ReplicaSet::fixed(format!("{} (ingress)", G::NAME), &ingress.driver, || ()),
+        driver: Arc::clone(&driver),
         body_limit: ingress.body_limit,
         body_read_timeout: settings.body_read_timeout,
         request_timeout: Arc::clone(&request_timeout),
     });
-    let service = post(move |request: Request| async move { serve_request(&state, request).await })
-        .fallback(method_not_allowed);
+    let for_post = Arc::clone(&front);
+    let for_others = Arc::clone(&front);
+    let service = post(move |request: Request| async move {
+        for_post
+            .serve(request, |request, id| serve_request(&state, request, id))
+            .await
+    })
+    .fallback(move |request: Request| async move {
+        for_others
+            .serve(request, |request, _| method_not_allowed(request))
+            .await
+    });
     Ok(Route {
         prefix,
         served: Served {
             graph: G::NAME,
             instance,
             request_timeout,
+            front,
+            driver,
         },
         service,
     })
@@ -116,10 +197,12 @@ pub(crate) struct Routers {
     pub(crate) graphs: Router,
     pub(crate) table: BTreeMap<String, String>,
     pub(crate) served: Vec<Served>,
+    /// What requests no route matched go through.
+    pub(crate) unmatched: Arc<Front>,
 }
 
 /// Mounts the routes, refusing two graphs on one prefix.
-pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
+pub(crate) fn routers(routes: Vec<Route>, access_log: bool) -> Result<Routers, Error> {
     let mut table = BTreeMap::new();
     let mut graphs = Router::new();
     let mut served = Vec::with_capacity(routes.len());
@@ -138,10 +221,11 @@ pub(crate) fn routers(routes: Vec<Route>) -> Result<Routers, Error> {
         graphs,
         table,
         served,
+        unmatched: Arc::new(Front::new(String::new(), "", access_log)),
     })
 }
 
-async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response
+async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request, id: RequestId) -> Response
 where
     G::Output: Serialize,
 {
@@ -156,7 +240,7 @@ where
         Ok(Ok(body)) => body,
         Ok(Err(response)) => return *response,
         Err(_) => {
-            return error_response(
+            return error_reply(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
                 &format!(
@@ -170,7 +254,7 @@ where
     let input = match G::adapt(http::Request::from_parts(parts, body)).await {
         Ok(input) => input,
         Err(e) => {
-            return error_response(e.status(), status_code_name(e.status()), e.message(), None);
+            return error_reply(e.status(), status_code_name(e.status()), e.message(), None);
         }
     };
     // Dropping the graph's future on timeout drops every node future still running for
@@ -182,8 +266,8 @@ where
         state.handle.call(input).await
     });
     let Ok(result) = answered.await else {
-        tracing::warn!(graph = G::NAME, timeout = ?request_timeout, "request timed out");
-        return error_response(
+        tracing::warn!(graph = G::NAME, request_id = %id, timeout = ?request_timeout, "request timed out");
+        return error_reply(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
             &format!(
@@ -201,7 +285,7 @@ where
                 json,
             )
                 .into_response(),
-            Err(e) => error_response(
+            Err(e) => error_reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "serialize_failed",
                 &format!(
@@ -212,8 +296,8 @@ where
             ),
         },
         Err(e) => {
-            tracing::warn!(graph = G::NAME, error = %e, "request failed");
-            error_response(e.status(), e.code(), &e.to_string(), e.deployment())
+            tracing::warn!(graph = G::NAME, request_id = %id, error = %e, "request failed");
+            error_reply(e.status(), e.code(), &e.to_string(), e.deployment())
         }
     }
 }
@@ -224,7 +308,7 @@ async fn read_body(
     limit: usize,
 ) -> Result<bytes::Bytes, Box<Response>> {
     let too_large = || {
-        Box::new(error_response(
+        Box::new(error_reply(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             &format!("the request body is larger than the limit of {limit} bytes"),
@@ -241,7 +325,7 @@ async fn read_body(
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(Box::new(error_response(
+        Err(e) => Err(Box::new(error_reply(
             StatusCode::BAD_REQUEST,
             "bad_request",
             &format!("could not read the request body: {e}"),
@@ -250,8 +334,22 @@ async fn read_body(
     }
 }
 
-pub(crate) async fn not_found(request: Request) -> Response {
-    error_response(
+/// Answers requests no route matched: 404, counted under an empty route.
+pub(crate) fn fallback(
+    front: Arc<Front>,
+) -> impl Fn(Request) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> + Clone {
+    move |request: Request| {
+        let front = Arc::clone(&front);
+        Box::pin(async move {
+            front
+                .serve(request, |request, _| async move { not_found(&request) })
+                .await
+        })
+    }
+}
+
+fn not_found(request: &Request) -> Response {
+    error_reply(
         StatusCode::NOT_FOUND,
         "not_found",
         &format!(
@@ -263,7 +361,7 @@ pub(crate) async fn not_found(request: Request) -> Response {
 }
 
 async fn method_not_allowed(request: Request) -> Response {
-    let mut response = error_response(
+    let mut response = error_reply(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         &format!(
@@ -285,22 +383,63 @@ struct ErrorBody<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     deployment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+/// An error whose JSON body is written once the request's id is known.
+#[derive(Clone, Debug)]
+struct PendingError {
+    message: String,
+    code: &'static str,
+    deployment: Option<String>,
+}
+
+impl PendingError {
+    fn render(&self, id: Option<&RequestId>) -> Body {
+        let body = ErrorBody {
+            error: &self.message,
+            code: self.code,
+            deployment: self.deployment.as_deref(),
+            request_id: id.map(RequestId::as_str),
+        };
+        Body::from(serde_json::to_vec(&body).expect("an error body always serialises"))
+    }
 }
 
 /// A JSON error: `{"error": message, "code": code, "deployment": name}`.
 pub(crate) fn error_response(
     status: StatusCode,
-    code: &str,
+    code: &'static str,
     message: &str,
     deployment: Option<&str>,
 ) -> Response {
-    let message = crate::error::excerpt(message.to_owned(), MAX_ERROR_MESSAGE);
-    let body = ErrorBody {
-        error: &message,
+    let mut response = error_reply(status, code, message, deployment);
+    if let Some(body) = response.extensions_mut().remove::<PendingError>() {
+        *response.body_mut() = body.render(None);
+    }
+    response
+}
+
+/// A JSON error for a request served through a [`Front`], which adds `request_id` to it.
+fn error_reply(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    deployment: Option<&str>,
+) -> Response {
+    let pending = PendingError {
+        message: crate::error::excerpt(message.to_owned(), MAX_ERROR_MESSAGE),
         code,
-        deployment,
+        deployment: deployment.map(str::to_owned),
     };
-    let mut response = (status, axum::Json(body)).into_response();
+    let mut response = (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+    )
+        .into_response();
+    response.extensions_mut().insert(pending);
+    response.extensions_mut().insert(Reason(code));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         // Overload passes quickly: a short hint keeps well-behaved clients from hammering.
         response

@@ -57,6 +57,7 @@ mod exec;
 mod graph;
 mod handle;
 mod ingress;
+mod observe;
 mod options;
 pub mod registry;
 mod render;

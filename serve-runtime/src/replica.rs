@@ -1,12 +1,13 @@
 //! One replica: an instance of a deployment, the calls it is serving, and where they run.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
 use crate::context::ReplicaContext;
 use crate::exec::threads::ReplicaThreads;
+use crate::observe::stats::{CallSnapshot, CallStats};
 
 /// How many panics in a row make a replica unhealthy, so the controller replaces it.
 pub(crate) const PANICS_BEFORE_REPLACED: u32 = 3;
@@ -22,6 +23,56 @@ pub(crate) struct SetShared {
     pub(crate) unhealthy: Notify,
     /// A call found no replica at all: a deployment scaled to zero should start one.
     pub(crate) wanted: Notify,
+    /// The call figures of every replica not yet dropped, and those of the dropped ones.
+    pub(crate) calls: Mutex<CallBook>,
+    /// Replicas that started and took calls.
+    pub(crate) starts: AtomicU64,
+}
+
+impl SetShared {
+    pub(crate) fn new(name: String) -> Self {
+        Self {
+            name,
+            queued: AtomicU32::new(0),
+            freed: Notify::new(),
+            unhealthy: Notify::new(),
+            wanted: Notify::new(),
+            calls: Mutex::new(CallBook::default()),
+            starts: AtomicU64::new(0),
+        }
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, CallBook> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Each replica's call figures (draining ones too), by replica id, and the
+    /// deployment's totals since it started (replicas already gone included).
+    pub(crate) fn call_figures(&self) -> (Vec<(u32, CallSnapshot)>, CallSnapshot) {
+        let book = self.book();
+        let retired = book.retired;
+        let mut replicas: Vec<(u32, CallSnapshot)> = book
+            .live
+            .iter()
+            .map(|(id, stats)| (*id, stats.snapshot()))
+            .collect();
+        drop(book);
+        replicas.sort_unstable_by_key(|(id, _)| *id);
+        let mut total = retired;
+        for (_, s) in &replicas {
+            total.add(s);
+        }
+        (replicas, total)
+    }
+}
+
+/// Where a deployment's replicas keep their call figures. A replica leaves it when it is
+/// dropped, its figures added to `retired` under the same lock, so the totals never go
+/// back.
+#[derive(Debug, Default)]
+pub(crate) struct CallBook {
+    live: Vec<(u32, Arc<CallStats>)>,
+    retired: CallSnapshot,
 }
 
 pub(crate) struct Replica<D> {
@@ -33,6 +84,7 @@ pub(crate) struct Replica<D> {
     pub(crate) shared: Arc<SetShared>,
     pub(crate) context: ReplicaContext,
     pub(crate) threads: Option<ReplicaThreads>,
+    pub(crate) stats: Arc<CallStats>,
 }
 
 impl<D> Replica<D> {
@@ -42,6 +94,11 @@ impl<D> Replica<D> {
         context: ReplicaContext,
         threads: Option<ReplicaThreads>,
     ) -> Self {
+        let stats = Arc::new(CallStats::default());
+        shared
+            .book()
+            .live
+            .push((context.replica_id(), Arc::clone(&stats)));
         Self {
             instance,
             calls: AtomicU64::new(0),
@@ -49,6 +106,7 @@ impl<D> Replica<D> {
             shared,
             context,
             threads,
+            stats,
         }
     }
 
@@ -112,5 +170,19 @@ impl<D> Replica<D> {
         }
         let panics = self.panics.load(Ordering::Acquire);
         (panics >= PANICS_BEFORE_REPLACED).then(|| format!("{panics} calls in a row panicked"))
+    }
+}
+
+impl<D> Drop for Replica<D> {
+    fn drop(&mut self) {
+        let mut book = self.shared.book();
+        if let Some(at) = book
+            .live
+            .iter()
+            .position(|(_, stats)| Arc::ptr_eq(stats, &self.stats))
+        {
+            book.live.swap_remove(at);
+        }
+        book.retired.add(&self.stats.snapshot());
     }
 }

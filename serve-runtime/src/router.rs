@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use tokio::sync::Notify;
 
 use crate::context::ReplicaContext;
 use crate::error::Error;
@@ -30,13 +29,7 @@ pub struct ReplicaSet<D> {
 impl<D> ReplicaSet<D> {
     pub(crate) fn new(name: String, options: &DeploymentOptions) -> Self {
         Self {
-            shared: Arc::new(SetShared {
-                name,
-                queued: AtomicU32::new(0),
-                freed: Notify::new(),
-                unhealthy: Notify::new(),
-                wanted: Notify::new(),
-            }),
+            shared: Arc::new(SetShared::new(name)),
             replicas: ArcSwap::from_pointee(Vec::new()),
             max_ongoing: AtomicU32::new(options.max_ongoing_requests.max(1)),
             max_queued: AtomicU32::new(options.max_queued_requests),

@@ -6,7 +6,9 @@
 //! one but `/-/healthz` (which probes call and which tells only ready or not) asks for it
 //! as `Authorization: Bearer TOKEN`.
 
+mod dashboard;
 mod deploy;
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,7 +28,7 @@ use crate::config::settings::UserConfig;
 use crate::config::{ServeConfig, ServeSettings, yaml};
 use crate::control::placement::Placement;
 use crate::control::status::GraphStatus;
-use crate::ingress::{Served, error_response};
+use crate::ingress::{Front, Served, error_response};
 use crate::spec::GraphSpec;
 
 pub use deploy::DeployReport;
@@ -40,8 +42,12 @@ pub(crate) struct Admin {
     pub(crate) table: BTreeMap<String, String>,
     /// The started graphs, in the order they were added.
     pub(crate) served: Vec<Served>,
+    /// What requests no route matched go through.
+    pub(crate) unmatched: Arc<Front>,
     specs: Vec<GraphSpec>,
     settings: Mutex<ServeSettings>,
+    /// Recent figures, for the dashboard's rates.
+    sampler: dashboard::Sampler,
     placement: Placement,
     token: Option<String>,
     /// The binary's name, for the header of the config it writes.
@@ -54,6 +60,7 @@ impl Admin {
     pub(crate) fn new(
         table: BTreeMap<String, String>,
         served: Vec<Served>,
+        unmatched: Arc<Front>,
         specs: Vec<GraphSpec>,
         settings: ServeSettings,
         placement: Placement,
@@ -62,8 +69,10 @@ impl Admin {
         Self {
             table,
             served,
+            unmatched,
             specs,
             settings: Mutex::new(settings),
+            sampler: dashboard::Sampler::default(),
             placement,
             token,
             bin: crate::cli::bin_name(),
@@ -145,9 +154,17 @@ impl Admin {
     }
 }
 
-/// The admin routes over `admin`.
-pub(crate) fn router(admin: Arc<Admin>) -> Router {
-    Router::new()
+/// The admin routes over `admin`. On a listener of their own, the metrics are also at
+/// `/metrics`, where scrapers look by default.
+pub(crate) fn router(admin: Arc<Admin>, own_listener: bool) -> Router {
+    let mut router = Router::new();
+    if own_listener {
+        router = router.route("/metrics", get(prometheus));
+    }
+    router
+        .route("/-/metrics", get(prometheus))
+        .route("/-/dashboard", get(dashboard_page))
+        .route("/-/dashboard/data", get(dashboard_data))
         .route("/-/healthz", get(healthz))
         .route("/-/routes", get(routes))
         .route("/-/status", get(status))
@@ -200,6 +217,33 @@ async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
         "not_ready": not_ready,
     });
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+}
+
+async fn prometheus(State(admin): State<Arc<Admin>>) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        metrics::render(&admin),
+    )
+        .into_response()
+}
+
+async fn dashboard_page(State(admin): State<Arc<Admin>>) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        dashboard::page(&admin),
+    )
+        .into_response()
+}
+
+async fn dashboard_data(State(admin): State<Arc<Admin>>) -> Response {
+    let live: dashboard::Live = admin.sampler.live(&admin);
+    axum::Json(live).into_response()
 }
 
 async fn routes(State(admin): State<Arc<Admin>>) -> Response {

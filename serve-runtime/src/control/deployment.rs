@@ -27,7 +27,7 @@ use crate::deployment::{Deployment, Factory};
 use crate::error::{BoxError, Error, chain, panic_message};
 use crate::exec::threads::ReplicaThreads;
 use crate::options::{DeploymentOptions, Executor};
-use crate::replica::Replica;
+use crate::replica::{Replica, SetShared};
 use crate::router::ReplicaSet;
 
 /// Stopped and failed replicas kept in the status, per deployment.
@@ -47,6 +47,8 @@ use reconcile::Rollout;
 pub(crate) trait Managed: Send + Sync {
     fn name(&self) -> &str;
     fn status(&self) -> DeploymentStatus;
+    /// What the deployment's replicas share: its queue and its call figures.
+    fn shared(&self) -> &Arc<SetShared>;
     /// What `status().is_ready()` says, without building the status: `/-/healthz` asks
     /// on every probe.
     fn is_ready(&self) -> bool;
@@ -333,6 +335,7 @@ impl<D: Deployment> ManagedDeployment<D> {
             return Some(replica);
         }
         self.set.push(replica);
+        self.set.shared().starts.fetch_add(1, Ordering::Relaxed);
         drop(state);
         tracing::debug!(
             deployment = self.set.name(),
@@ -504,6 +507,10 @@ where
 impl<D: Deployment> Managed for ManagedDeployment<D> {
     fn name(&self) -> &str {
         self.set.name()
+    }
+
+    fn shared(&self) -> &Arc<SetShared> {
+        self.set.shared()
     }
 
     fn status(&self) -> DeploymentStatus {

@@ -31,12 +31,16 @@ pub async fn invoke_inline<D, T, Fut>(
 where
     Fut: Future<Output = Result<T, BoxError>>,
 {
+    let mut timer = guard.replica.stats.start();
     match AssertUnwindSafe(call).catch_unwind().await {
         Ok(Ok(value)) => {
             guard.replica.record_return();
             Ok(value)
         }
-        failed => settle(&guard.replica, method, failed),
+        failed => {
+            timer.fail();
+            settle(&guard.replica, method, failed)
+        }
     }
 }
 
@@ -64,6 +68,7 @@ where
     let context = replica.context.for_call();
     let work = AssertUnwindSafe(call(guard, context.clone())).catch_unwind();
     Box::pin(async move {
+        let mut timer = replica.stats.start();
         let Some(threads) = &replica.threads else {
             // Not reached: generated code sends here only deployments whose executor is
             // `threads`, and the controller gives each of their replicas threads.
@@ -83,6 +88,9 @@ where
             )
             .into())),
         };
+        if !matches!(outcome, Ok(Ok(_))) {
+            timer.fail();
+        }
         settle(&replica, method, outcome)
     })
 }
