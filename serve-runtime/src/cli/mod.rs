@@ -114,6 +114,21 @@ struct ServeArgs {
     /// [default: 30]
     #[arg(long, value_name = "SECONDS", value_parser = non_negative)]
     grace_period: Option<f64>,
+    /// Log one line per request: its id, route, status and latency
+    #[arg(long)]
+    access_log: bool,
+    /// How log lines are written (RUST_LOG filters them; `serve_runtime=debug` adds a span
+    /// per request and per node call)
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines
+    Text,
+    /// One JSON object per line, with the spans a line happened in
+    Json,
 }
 
 fn non_negative(text: &str) -> Result<f64, String> {
@@ -215,14 +230,7 @@ impl App {
     }
 
     async fn serve_until_signal(self, args: ServeArgs) -> Result<(), Error> {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
-            )
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init();
+        init_logs(args.log_format);
         registry::check_unique_names()?;
         let mut app = match args.admin_port {
             Some(port) => self.admin_addr((std::net::Ipv4Addr::LOCALHOST, port).into()),
@@ -233,6 +241,9 @@ impl App {
         }
         if let Some(token) = args.admin_token.filter(|t| !t.is_empty()) {
             app = app.admin_token(token);
+        }
+        if args.access_log {
+            app = app.access_log(true);
         }
         // The command line wins over the config, which wins over the defaults.
         let http = app
@@ -351,4 +362,24 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
+fn init_logs(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A subscriber set already (by the binary itself) is kept.
+    let _ = match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }

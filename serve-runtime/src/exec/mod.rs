@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::context::ReplicaContext;
 use crate::error::{BoxError, Error, panic_message};
@@ -32,7 +33,8 @@ where
     Fut: Future<Output = Result<T, BoxError>>,
 {
     let mut timer = guard.replica.stats.start();
-    match AssertUnwindSafe(call).catch_unwind().await {
+    let span = node_span(&guard.replica, method);
+    match AssertUnwindSafe(call).catch_unwind().instrument(span).await {
         Ok(Ok(value)) => {
             guard.replica.record_return();
             Ok(value)
@@ -66,7 +68,10 @@ where
 {
     let replica = Arc::clone(&guard.replica);
     let context = replica.context.for_call();
-    let work = AssertUnwindSafe(call(guard, context.clone())).catch_unwind();
+    let span = node_span(&replica, method);
+    let work = AssertUnwindSafe(call(guard, context.clone()))
+        .catch_unwind()
+        .instrument(span);
     Box::pin(async move {
         let mut timer = replica.stats.start();
         let Some(threads) = &replica.threads else {
@@ -93,6 +98,19 @@ where
         }
         settle(&replica, method, outcome)
     })
+}
+
+/// The span of one call: at `DEBUG`, so it costs nothing unless asked for, and inside
+/// the request's span (the caller's current one), even when the call runs on the
+/// replica's own threads.
+#[inline]
+fn node_span<D>(replica: &Replica<D>, method: &'static str) -> tracing::Span {
+    tracing::debug_span!(
+        "node",
+        deployment = replica.shared.name.as_str(),
+        method,
+        replica = replica.id(),
+    )
 }
 
 /// Turns a call's outcome into the caller's result, counting panics in a row.

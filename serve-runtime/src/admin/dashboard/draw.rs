@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::options::Executor;
 use crate::spec::{ArgSpec, GraphSpec};
 
-const WIDTH: usize = 250;
+const WIDTH: usize = 280;
 const HEIGHT: usize = 92;
 const GAP_X: usize = 64;
 const GAP_Y: usize = 22;
