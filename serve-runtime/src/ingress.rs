@@ -69,20 +69,35 @@ impl Front {
         }
     }
 
-    /// Answers `request` with `answer`, given the request's id; then puts the id on the
-    /// response (and in its JSON error body) and counts the request.
+    /// Answers `request` with `answer`; then puts the request's id on the response (and
+    /// in its JSON error body), logs a failure, and counts the request.
     async fn serve<F, Fut>(&self, request: Request, answer: F) -> Response
     where
-        F: FnOnce(Request, RequestId) -> Fut,
+        F: FnOnce(Request) -> Fut,
         Fut: Future<Output = Response>,
     {
         let id = RequestId::from_headers(request.headers());
         let timer = self.stats.start(request.method());
         let span =
             tracing::debug_span!("request", id = %id, route = %self.route, graph = self.graph);
-        let mut response = answer(request, id.clone()).instrument(span).await;
-        if let Some(body) = response.extensions_mut().remove::<PendingError>() {
-            *response.body_mut() = body.render(Some(&id));
+        // Wrapping the graph's (large) future to enter a span moves it once more; with
+        // the span off, as by default, it is awaited as it is.
+        let mut response = if span.is_disabled() {
+            answer(request).await
+        } else {
+            answer(request).instrument(span).await
+        };
+        if let Some(error) = response.extensions_mut().remove::<PendingError>() {
+            if response.status().is_server_error() {
+                tracing::warn!(
+                    graph = self.graph,
+                    request_id = %id,
+                    status = response.status().as_u16(),
+                    error = %error.message,
+                    "request failed"
+                );
+            }
+            *response.body_mut() = error.render(Some(&id));
         }
         if self.access_log {
             tracing::info!(
@@ -95,7 +110,7 @@ impl Front {
         }
         response
             .headers_mut()
-            .insert(X_REQUEST_ID, id.header_value());
+            .insert(X_REQUEST_ID, id.into_header_value());
         timer.finish(&response);
         response
     }
@@ -170,13 +185,11 @@ where
     let for_others = Arc::clone(&front);
     let service = post(move |request: Request| async move {
         for_post
-            .serve(request, |request, id| serve_request(&state, request, id))
+            .serve(request, |request| serve_request(&state, request))
             .await
     })
     .fallback(move |request: Request| async move {
-        for_others
-            .serve(request, |request, _| method_not_allowed(request))
-            .await
+        for_others.serve(request, method_not_allowed).await
     });
     Ok(Route {
         prefix,
@@ -225,7 +238,7 @@ pub(crate) fn routers(routes: Vec<Route>, access_log: bool) -> Result<Routers, E
     })
 }
 
-async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request, id: RequestId) -> Response
+async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response
 where
     G::Output: Serialize,
 {
@@ -266,7 +279,6 @@ where
         state.handle.call(input).await
     });
     let Ok(result) = answered.await else {
-        tracing::warn!(graph = G::NAME, request_id = %id, timeout = ?request_timeout, "request timed out");
         return error_reply(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
@@ -295,10 +307,7 @@ where
                 None,
             ),
         },
-        Err(e) => {
-            tracing::warn!(graph = G::NAME, request_id = %id, error = %e, "request failed");
-            error_reply(e.status(), e.code(), &e.to_string(), e.deployment())
-        }
+        Err(e) => error_reply(e.status(), e.code(), &e.to_string(), e.deployment()),
     }
 }
 
@@ -342,7 +351,7 @@ pub(crate) fn fallback(
         let front = Arc::clone(&front);
         Box::pin(async move {
             front
-                .serve(request, |request, _| async move { not_found(&request) })
+                .serve(request, |request| async move { not_found(&request) })
                 .await
         })
     }

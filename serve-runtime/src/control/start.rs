@@ -206,6 +206,7 @@ pub(crate) async fn start_graph<G: Graph>(
     constructor_timeout: Duration,
     settings: GraphSettings,
 ) -> Result<GraphHandle<G>, Error> {
+    crate::observe::stats::warm_clock();
     let demand: Vec<_> = settings
         .deployments
         .iter()

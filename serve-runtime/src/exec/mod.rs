@@ -34,7 +34,13 @@ where
 {
     let mut timer = guard.replica.stats.start();
     let span = node_span(&guard.replica, method);
-    match AssertUnwindSafe(call).catch_unwind().instrument(span).await {
+    let call = AssertUnwindSafe(call).catch_unwind();
+    let outcome = if span.is_disabled() {
+        call.await
+    } else {
+        call.instrument(span).await
+    };
+    match outcome {
         Ok(Ok(value)) => {
             guard.replica.record_return();
             Ok(value)

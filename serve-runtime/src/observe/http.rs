@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
 
 use axum::response::Response;
 use http::{Method, StatusCode};
+use quanta::Instant;
 
 use super::stats::{Histogram, HistogramSnapshot};
 

@@ -9,7 +9,7 @@ pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-i
 pub(crate) const MAX_REQUEST_ID: usize = 128;
 
 /// A request's id: visible ASCII, at most [`MAX_REQUEST_ID`] bytes.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct RequestId(HeaderValue);
 
 impl RequestId {
@@ -38,8 +38,8 @@ impl RequestId {
         self.0.to_str().unwrap_or_default()
     }
 
-    pub(crate) fn header_value(&self) -> HeaderValue {
-        self.0.clone()
+    pub(crate) fn into_header_value(self) -> HeaderValue {
+        self.0
     }
 }
 

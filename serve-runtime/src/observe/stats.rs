@@ -1,9 +1,15 @@
 //! Counting calls and requests where they happen, for a few relaxed atomic additions each:
 //! latencies go into fixed buckets, and nothing is locked or allocated on the way. Scrapes
 //! and the dashboard read snapshots; they never stop a call.
+//!
+//! Calls are timed with `quanta`'s clock, which reads the CPU's time-stamp counter: about
+//! 12 ns a reading here against 26 ns for `std::time::Instant`, and a call is read twice
+//! (`bench/observe.sh` and the criterion hop bench measure what timing costs).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use quanta::Instant;
 
 /// The upper bounds of the latency buckets, in milliseconds: from the tens of microseconds
 /// a light node takes to the minute a request may be allowed.
@@ -25,11 +31,34 @@ const BOUNDS_NS: [u64; 19] = {
 
 const BUCKETS: usize = BOUNDS_MS.len() + 1;
 
+/// How many copies of a histogram's counters threads spread over.
+const SHARDS: usize = 8;
+
 /// A latency histogram: a count per bucket (the last one past every bound) and a sum.
+///
+/// Each thread adds to one of several copies, on cache lines of their own, read together
+/// by a snapshot: two cores serving calls of one replica would otherwise pass the same
+/// lines back and forth on every call (measured: about 1 µs of CPU per request of the
+/// thin graph, against under 0.1 µs with the copies).
 #[derive(Debug, Default)]
 pub(crate) struct Histogram {
-    counts: [AtomicU64; BUCKETS],
+    shards: [Shard; SHARDS],
+}
+
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct Shard {
     sum_ns: AtomicU64,
+    counts: [AtomicU64; BUCKETS],
+}
+
+/// The copy this thread adds to: threads take the next one as they first record.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
 }
 
 impl Histogram {
@@ -40,15 +69,20 @@ impl Histogram {
             .iter()
             .position(|&bound| ns <= bound)
             .unwrap_or(BUCKETS - 1);
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        let shard = &self.shards[shard()];
+        shard.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        shard.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> HistogramSnapshot {
-        HistogramSnapshot {
-            counts: std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed)),
-            sum_ns: self.sum_ns.load(Ordering::Relaxed),
+        let mut total = HistogramSnapshot::default();
+        for shard in &self.shards {
+            for (sum, count) in total.counts.iter_mut().zip(&shard.counts) {
+                *sum += count.load(Ordering::Relaxed);
+            }
+            total.sum_ns += shard.sum_ns.load(Ordering::Relaxed);
         }
+        total
     }
 }
 
@@ -195,6 +229,12 @@ impl CallSnapshot {
             errors: self.errors.saturating_sub(earlier.errors),
         }
     }
+}
+
+/// Calibrates the clock (under a millisecond, once per process), so that no call pays for
+/// it.
+pub(crate) fn warm_clock() {
+    let _ = Instant::now();
 }
 
 #[cfg(test)]
