@@ -276,10 +276,7 @@ impl App {
             .iter()
             .map(|(prefix, graph)| format!("POST {prefix} -> {graph}"))
             .collect();
-        let admin = match server.admin_addr() {
-            addr if addr == server.local_addr() => String::new(),
-            addr => format!("  admin: http://{addr}/-/healthz"),
-        };
+        let admin = format!("  dashboard: http://{}/-/dashboard", server.admin_addr());
         tracing::info!(
             "ready on http://{}  routes: {}{admin}",
             server.local_addr(),
