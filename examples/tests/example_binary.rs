@@ -7,7 +7,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Example, ImageServer, TempDir, assert_error, classify, file_url, run_example};
+use common::{
+    Example, ImageServer, TempDir, assert_error, classify, file_url, get_text, run_example,
+};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -147,6 +149,31 @@ fn the_binary_serves_on_a_free_port_until_sigterm() {
     let (status, answer) = runtime.block_on(classify(example.addr, &file_url("leaf.png"), "plant"));
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["label"]["name"], "leaf");
+
+    // Its metrics name every deployment of the graph, called or not.
+    let (status, metrics) = runtime.block_on(get_text(example.addr, "/-/metrics"));
+    assert_eq!(status, StatusCode::OK);
+    let (_, status_json) = runtime.block_on(get_text(example.addr, "/-/status"));
+    let graphs: Value = serde_json::from_str(&status_json).unwrap();
+    let deployments = graphs[0]["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 11, "{graphs}");
+    for d in deployments {
+        let name = d["name"].as_str().unwrap();
+        for family in [
+            "serve_deployment_request_counter_total",
+            "serve_deployment_processing_latency_ms_count",
+            "serve_deployment_replica_healthy",
+            "serve_deployment_queued_queries",
+        ] {
+            let series =
+                format!("{family}{{application=\"content_understanding\",deployment=\"{name}\"");
+            assert!(metrics.contains(&series), "no {series} in {metrics}");
+        }
+    }
+    assert!(metrics.contains(
+        "serve_num_http_requests_total{application=\"content_understanding\",route=\"/classify\",method=\"POST\",status_code=\"200\"} 1\n"
+    ));
+
     let status = example.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status}");
 }

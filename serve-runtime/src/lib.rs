@@ -80,6 +80,8 @@ pub use deployment::{Client, Deployment, DeploymentKind};
 pub use error::{BoxError, Error, MAX_ERROR_MESSAGE};
 pub use graph::{Graph, IntoGraph};
 pub use handle::Handle;
+#[cfg(feature = "otlp")]
+pub use observe::otlp::{OtlpGuard, otlp_layer};
 pub use options::{AutoscalingConfig, DeploymentOptions, Executor};
 pub use render::Format;
 pub use serve_macros::{deployment, graph};

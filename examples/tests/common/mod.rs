@@ -62,6 +62,23 @@ pub async fn post(addr: SocketAddr, body: Value) -> (StatusCode, Value) {
     (status, json)
 }
 
+/// GETs `path` and returns the status and the body as text.
+pub async fn get_text(addr: SocketAddr, path: &str) -> (StatusCode, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let answer = async {
+        let response = client
+            .get(format!("http://{addr}{path}").parse().unwrap())
+            .await
+            .expect("the service answers");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, answer)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {REQUEST_TIMEOUT:?}"))
+}
+
 pub async fn classify(addr: SocketAddr, url: &str, category: &str) -> (StatusCode, Value) {
     post(
         addr,

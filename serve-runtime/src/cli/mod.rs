@@ -1,6 +1,7 @@
 //! The command line every serving binary gets from [`App::run`].
 
 mod client;
+mod logs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,15 +121,24 @@ struct ServeArgs {
     /// How log lines are written (RUST_LOG filters them; `serve_runtime=debug` adds a span
     /// per request and per node call)
     #[arg(long, value_enum, default_value = "text")]
-    log_format: LogFormat,
+    log_format: logs::LogFormat,
+    /// Export the request and node spans to this OpenTelemetry collector (OTLP/HTTP, its
+    /// base address, e.g. http://localhost:4318)
+    #[cfg(feature = "otlp")]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    /// Human-readable lines
-    Text,
-    /// One JSON object per line, with the spans a line happened in
-    Json,
+impl ServeArgs {
+    #[cfg(feature = "otlp")]
+    fn otlp_endpoint(&self) -> Option<&str> {
+        self.otlp_endpoint.as_deref()
+    }
+
+    #[cfg(not(feature = "otlp"))]
+    fn otlp_endpoint(&self) -> Option<&str> {
+        None
+    }
 }
 
 fn non_negative(text: &str) -> Result<f64, String> {
@@ -230,7 +240,7 @@ impl App {
     }
 
     async fn serve_until_signal(self, args: ServeArgs) -> Result<(), Error> {
-        init_logs(args.log_format);
+        let logs = logs::init(args.log_format, args.otlp_endpoint())?;
         registry::check_unique_names()?;
         let mut app = match args.admin_port {
             Some(port) => self.admin_addr((std::net::Ipv4Addr::LOCALHOST, port).into()),
@@ -284,7 +294,9 @@ impl App {
         );
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
-        server.shutdown().await
+        let stopped = server.shutdown().await;
+        logs.finish().await;
+        stopped
     }
 }
 
@@ -359,24 +371,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
-}
-
-/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
-fn init_logs(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A subscriber set already (by the binary itself) is kept.
-    let _ = match format {
-        LogFormat::Text => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .try_init(),
-    };
 }

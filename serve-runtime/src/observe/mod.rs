@@ -2,5 +2,7 @@
 //! happen, Prometheus metrics made from them, request ids and spans, and the dashboard.
 
 pub(crate) mod http;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
 pub(crate) mod request_id;
 pub(crate) mod stats;

@@ -1,6 +1,9 @@
 //! The HTTP ingress (Ray Serve's `DAGDriver` and proxy): one route per graph, and JSON
 //! errors for everything that goes wrong.
 
+mod front;
+mod reply;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,16 +20,16 @@ use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
-use tracing::Instrument;
 
 use crate::config::settings::GraphSettings;
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
-use crate::error::{Error, MAX_ERROR_MESSAGE};
+use crate::error::Error;
 use crate::graph::Graph;
-use crate::observe::http::{HttpStats, Reason};
-use crate::observe::request_id::{RequestId, X_REQUEST_ID};
 use crate::router::ReplicaSet;
+pub(crate) use front::Front;
+pub(crate) use reply::error_response;
+use reply::{error_reply, status_code_name};
 
 /// One graph, started and ready to be mounted at its prefix.
 pub(crate) struct Route {
@@ -45,75 +48,6 @@ pub(crate) struct Served {
     pub(crate) front: Arc<Front>,
     /// The ingress's slots: how many of its requests are in the graph now.
     pub(crate) driver: Arc<ReplicaSet<()>>,
-}
-
-/// What every request to one route goes through, whatever answers it: an id, a span, the
-/// route's figures, and a line in the access log when it is on.
-#[derive(Debug)]
-pub(crate) struct Front {
-    /// The route prefix; empty for requests no route matched.
-    pub(crate) route: String,
-    /// The graph served there; empty for requests no route matched.
-    pub(crate) graph: &'static str,
-    pub(crate) stats: HttpStats,
-    access_log: bool,
-}
-
-impl Front {
-    pub(crate) fn new(route: String, graph: &'static str, access_log: bool) -> Self {
-        Self {
-            route,
-            graph,
-            stats: HttpStats::default(),
-            access_log,
-        }
-    }
-
-    /// Answers `request` with `answer`; then puts the request's id on the response (and
-    /// in its JSON error body), logs a failure, and counts the request.
-    async fn serve<F, Fut>(&self, request: Request, answer: F) -> Response
-    where
-        F: FnOnce(Request) -> Fut,
-        Fut: Future<Output = Response>,
-    {
-        let id = RequestId::from_headers(request.headers());
-        let timer = self.stats.start(request.method());
-        let span =
-            tracing::debug_span!("request", id = %id, route = %self.route, graph = self.graph);
-        // Wrapping the graph's (large) future to enter a span moves it once more; with
-        // the span off, as by default, it is awaited as it is.
-        let mut response = if span.is_disabled() {
-            answer(request).await
-        } else {
-            answer(request).instrument(span).await
-        };
-        if let Some(error) = response.extensions_mut().remove::<PendingError>() {
-            if response.status().is_server_error() {
-                tracing::warn!(
-                    graph = self.graph,
-                    request_id = %id,
-                    status = response.status().as_u16(),
-                    error = %error.message,
-                    "request failed"
-                );
-            }
-            *response.body_mut() = error.render(Some(&id));
-        }
-        if self.access_log {
-            tracing::info!(
-                target: "serve_runtime::access",
-                request_id = %id,
-                route = %self.route,
-                status = response.status().as_u16(),
-                latency_ms = timer.elapsed().as_secs_f64() * 1000.0,
-            );
-        }
-        response
-            .headers_mut()
-            .insert(X_REQUEST_ID, id.into_header_value());
-        timer.finish(&response);
-        response
-    }
 }
 
 /// A graph's request timeout, changed in place by a config applied while serving.
@@ -384,85 +318,4 @@ async fn method_not_allowed(request: Request) -> Response {
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static("POST"));
     response
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deployment: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a str>,
-}
-
-/// An error whose JSON body is written once the request's id is known.
-#[derive(Clone, Debug)]
-struct PendingError {
-    message: String,
-    code: &'static str,
-    deployment: Option<String>,
-}
-
-impl PendingError {
-    fn render(&self, id: Option<&RequestId>) -> Body {
-        let body = ErrorBody {
-            error: &self.message,
-            code: self.code,
-            deployment: self.deployment.as_deref(),
-            request_id: id.map(RequestId::as_str),
-        };
-        Body::from(serde_json::to_vec(&body).expect("an error body always serialises"))
-    }
-}
-
-/// A JSON error: `{"error": message, "code": code, "deployment": name}`.
-pub(crate) fn error_response(
-    status: StatusCode,
-    code: &'static str,
-    message: &str,
-    deployment: Option<&str>,
-) -> Response {
-    let mut response = error_reply(status, code, message, deployment);
-    if let Some(body) = response.extensions_mut().remove::<PendingError>() {
-        *response.body_mut() = body.render(None);
-    }
-    response
-}
-
-/// A JSON error for a request served through a [`Front`], which adds `request_id` to it.
-fn error_reply(
-    status: StatusCode,
-    code: &'static str,
-    message: &str,
-    deployment: Option<&str>,
-) -> Response {
-    let pending = PendingError {
-        message: crate::error::excerpt(message.to_owned(), MAX_ERROR_MESSAGE),
-        code,
-        deployment: deployment.map(str::to_owned),
-    };
-    let mut response = (
-        status,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-    )
-        .into_response();
-    response.extensions_mut().insert(pending);
-    response.extensions_mut().insert(Reason(code));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        // Overload passes quickly: a short hint keeps well-behaved clients from hammering.
-        response
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-fn status_code_name(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        _ => "rejected",
-    }
 }
