@@ -24,19 +24,23 @@ impl<D: Deployment> Handle<D> {
         }
     }
 
-    /// The deployment's name (unique within its graph).
-    pub fn name(&self) -> &str {
-        self.client.set().name()
+    // Associated functions, as `Arc::strong_count` is, so that a deployment's own
+    // methods called `name`, `num_replicas` or `ongoing` are the ones `handle.name(..)`
+    // calls.
+
+    /// The deployment's name (unique within its graph): `Handle::name(&handle)`.
+    pub fn name(this: &Self) -> &str {
+        this.client.set().name()
     }
 
-    /// How many replicas serve this deployment now.
-    pub fn num_replicas(&self) -> usize {
-        self.client.set().num_replicas()
+    /// How many replicas serve this deployment now: `Handle::num_replicas(&handle)`.
+    pub fn num_replicas(this: &Self) -> usize {
+        this.client.set().num_replicas()
     }
 
-    /// The calls running on each replica now.
-    pub fn ongoing(&self) -> Vec<u32> {
-        self.client.set().ongoing()
+    /// The calls running on each replica now: `Handle::ongoing(&handle)`.
+    pub fn ongoing(this: &Self) -> Vec<u32> {
+        this.client.set().ongoing()
     }
 }
 
@@ -58,8 +62,8 @@ impl<D: Deployment> Deref for Handle<D> {
 impl<D: Deployment> fmt::Debug for Handle<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("deployment", &self.name())
-            .field("replicas", &self.num_replicas())
+            .field("deployment", &Self::name(self))
+            .field("replicas", &Self::num_replicas(self))
             .finish()
     }
 }

@@ -738,3 +738,63 @@ async fn one_type_bound_twice_runs_each_binding_with_its_own_options() {
         (1, 3, 1)
     );
 }
+
+// ---- a deployment's methods named as `Handle`'s own ------------------------------------
+
+#[deployment]
+#[derive(Default)]
+struct Registry;
+
+#[deployment]
+impl Registry {
+    async fn name(&self, id: u32) -> String {
+        format!("user-{id}")
+    }
+
+    async fn num_replicas(&self) -> usize {
+        99
+    }
+
+    async fn ongoing(&self, id: u32) -> Vec<u32> {
+        vec![id; 2]
+    }
+}
+
+#[deployment]
+struct Lookup {
+    registry: Handle<Registry>,
+}
+
+#[deployment]
+impl Lookup {
+    fn new(registry: Handle<Registry>) -> Self {
+        Lookup { registry }
+    }
+
+    async fn describe(&self, id: u32) -> Result<String, serve_runtime::Error> {
+        let name = self.registry.name(id).await?;
+        let replicas = self.registry.num_replicas().await?;
+        let ongoing = self.registry.ongoing(id).await?;
+        // `Handle`'s own figures, as associated functions.
+        let handle = Handle::name(&self.registry);
+        Ok(format!(
+            "{name} {replicas} {ongoing:?} {handle} {}",
+            Handle::num_replicas(&self.registry)
+        ))
+    }
+}
+
+#[graph]
+async fn lookups(id: u32) -> String {
+    let lookup = Lookup::bind(Registry::bind());
+    lookup.describe(id)
+}
+
+#[tokio::test]
+async fn deployment_methods_named_like_handle_functions_are_the_ones_called() {
+    let g = serve_runtime::start(lookups).bounded().await.unwrap();
+    assert_eq!(
+        g.call(7).bounded().await.unwrap(),
+        "user-7 99 [7, 7] Registry 1"
+    );
+}

@@ -143,7 +143,11 @@ impl Dispatcher {
 
     /// `category` is matched ignoring case and surrounding spaces; any other category goes
     /// to the general classifier.
-    async fn run(&self, image: Tensor, category: String) -> Result<Label, serve_runtime::Error> {
+    pub async fn run(
+        &self,
+        image: Tensor,
+        category: String,
+    ) -> Result<Label, serve_runtime::Error> {
         match category.trim().to_ascii_lowercase().as_str() {
             "fruit" => self.fruit.classify(image).await,
             "car" => self.car.classify(image).await,

@@ -208,6 +208,7 @@ pub fn client_method(
     let private = private();
     let (names, types) = args(&method.params);
     let docs = &method.docs;
+    let vis = method.vis;
     let replica = quote!(__serve_replica);
     let self_arg = receiver.then(|| quote!(&*#replica,));
     let context = quote!(__serve_context);
@@ -223,7 +224,7 @@ pub fn client_method(
     let label = exposed.to_string();
     quote! {
         #(#docs)*
-        pub async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
+        #vis async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
             let #replica = self.__serve_set.acquire().await?;
             // A constant: the branch not taken is compiled out.
             if ::core::matches!(

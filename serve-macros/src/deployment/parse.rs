@@ -3,6 +3,7 @@
 use syn::visit_mut::VisitMut;
 use syn::{
     Attribute, FnArg, Ident, ImplItem, ImplItemFn, ItemFn, ItemImpl, ReturnType, Signature, Type,
+    Visibility,
 };
 
 /// What a method or constructor returns, as the generated client sees it.
@@ -57,6 +58,8 @@ pub enum Param {
 
 /// A method a handle can call.
 pub struct Method<'a> {
+    /// The method's (or fn's) own visibility: the client method keeps it.
+    pub vis: &'a Visibility,
     pub docs: Vec<&'a Attribute>,
     pub params: Vec<Param>,
     pub output: Output,
@@ -122,6 +125,7 @@ pub fn deployment_impl(item: &ItemImpl) -> DeploymentImpl<'_> {
 
 pub fn method<'a>(f: &'a ImplItemFn, self_ty: &Type) -> Method<'a> {
     Method {
+        vis: &f.vis,
         docs: docs(&f.attrs),
         params: params(&f.sig, self_ty),
         output: Output::of(&f.sig.output, self_ty),
@@ -132,6 +136,7 @@ pub fn method<'a>(f: &'a ImplItemFn, self_ty: &Type) -> Method<'a> {
 /// A function deployment, seen as a method of an invisible unit struct.
 pub fn function<'a>(item: &'a ItemFn, self_ty: &Type) -> Method<'a> {
     Method {
+        vis: &item.vis,
         docs: docs(&item.attrs),
         params: params(&item.sig, self_ty),
         output: Output::of(&item.sig.output, self_ty),
