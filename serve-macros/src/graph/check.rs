@@ -81,6 +81,8 @@ struct Resolver<'a> {
     later: HashMap<String, Span>,
     /// Names already blamed in another error: not reported again as unused.
     excused: HashSet<String>,
+    /// Names a rejected statement would have defined: their uses are not reported again.
+    poisoned: HashSet<String>,
     functions: HashMap<String, usize>,
     deps: Vec<Dep>,
     nodes: Vec<Node>,
@@ -99,6 +101,12 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
         used: HashSet::new(),
         later,
         excused: HashSet::new(),
+        poisoned: g
+            .rejected
+            .iter()
+            .filter_map(|r| r.name.as_ref())
+            .map(Ident::to_string)
+            .collect(),
         functions: HashMap::new(),
         deps: Vec::new(),
         nodes: Vec::new(),
@@ -126,10 +134,15 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
                     .name
                     .as_ref()
                     .map_or_else(|| format!("_{}", r.nodes.len()), Ident::to_string);
-                if let Some(node) = r.call(call, id, s.ty.clone())
-                    && let Some(name) = &s.name
-                {
-                    r.define(name, Binding::Value(ValueRef::Node(node)));
+                match (r.call(call, id, s.ty.clone()), &s.name) {
+                    (Some(node), Some(name)) => {
+                        r.define(name, Binding::Value(ValueRef::Node(node)))
+                    }
+                    // The call was reported: its name is poisoned, not missing.
+                    (None, Some(name)) => {
+                        r.poisoned.insert(name.to_string());
+                    }
+                    (_, None) => {}
                 }
             }
         }
@@ -139,6 +152,7 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
         Some(Tail::Call(call, span)) => r
             .call(call, "return".to_owned(), None)
             .map(|n| (ValueRef::Node(n), *span)),
+        None if g.tail_rejected => None,
         None => {
             let close = item.block.brace_token.span.close();
             r.errors.help(
@@ -149,6 +163,12 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
             None
         }
     };
+    // A rejected statement's names count as used: its one error says what is wrong.
+    for ident in g.rejected.iter().flat_map(|r| &r.uses) {
+        if let Some((binding, _)) = r.scope.get(&ident.to_string()) {
+            r.used.insert(*binding);
+        }
+    }
     r.report_unused();
     let (output, output_span) = output?;
     Some(Plan {
@@ -187,6 +207,9 @@ impl Resolver<'_> {
 
     fn unknown(&mut self, ident: &Ident) {
         let name = ident.to_string();
+        if self.poisoned.contains(&name) {
+            return;
+        }
         let near = closest(&name, self.scope.keys().map(String::as_str)).map(str::to_owned);
         let help = if self.later.contains_key(&name) {
             self.excused.insert(name.clone());
@@ -355,6 +378,7 @@ impl Resolver<'_> {
                     from,
                     token: ident.clone(),
                 }),
+                None if self.poisoned.contains(&ident.to_string()) => None,
                 None if looks_local(ident) => {
                     self.unknown(ident);
                     None
@@ -369,22 +393,33 @@ impl Resolver<'_> {
     fn constant(&mut self, expr: &Expr) -> bool {
         struct Finder<'a> {
             names: &'a HashMap<String, (Binding, Span)>,
+            poisoned: &'a HashSet<String>,
             found: Vec<Ident>,
+            found_poisoned: bool,
         }
         impl<'ast> Visit<'ast> for Finder<'_> {
             fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-                if let Some(ident) = p.path.get_ident()
-                    && self.names.contains_key(&ident.to_string())
-                {
-                    self.found.push(ident.clone());
+                if let Some(ident) = p.path.get_ident() {
+                    let name = ident.to_string();
+                    if self.names.contains_key(&name) {
+                        self.found.push(ident.clone());
+                    } else if self.poisoned.contains(&name) {
+                        self.found_poisoned = true;
+                    }
                 }
             }
         }
         let mut finder = Finder {
             names: &self.scope,
+            poisoned: &self.poisoned,
             found: Vec::new(),
+            found_poisoned: false,
         };
         finder.visit_expr(expr);
+        if finder.found_poisoned {
+            // Built from a statement already reported: nothing more to say.
+            return false;
+        }
         for ident in &finder.found {
             self.errors.help(ident.span(), format!("`{ident}` is a graph value and cannot be used inside an expression"), format!("pass `{ident}` on its own as an argument, and compute with it inside a deployment"));
         }

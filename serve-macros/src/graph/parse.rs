@@ -65,6 +65,36 @@ pub struct GraphFn {
     pub params: Vec<Param>,
     pub statements: Vec<Statement>,
     pub tail: Option<Tail>,
+    /// The last expression was there but rejected (and reported).
+    pub tail_rejected: bool,
+    /// Statements already reported as errors: what they would have defined, and the names
+    /// they mention, so that the one mistake is not reported again as a missing or unused
+    /// name.
+    pub rejected: Vec<Rejected>,
+}
+
+/// A statement the graph rejected.
+pub struct Rejected {
+    /// The name its `let` would have defined.
+    pub name: Option<Ident>,
+    /// Every plain name it mentions.
+    pub uses: Vec<Ident>,
+}
+
+/// Every plain name (`x`, not `a::x`) in `node`.
+fn names_in(node: &impl quote::ToTokens) -> Vec<Ident> {
+    fn walk(tokens: TokenStream, out: &mut Vec<Ident>) {
+        for tt in tokens {
+            match tt {
+                proc_macro2::TokenTree::Ident(ident) => out.push(ident),
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(node.to_token_stream(), &mut out);
+    out
 }
 
 pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
@@ -99,45 +129,91 @@ pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
         .collect();
     let mut statements = Vec::new();
     let mut tail = None;
+    let mut rejected = Vec::new();
+    let mut tail_rejected = false;
     let count = item.block.stmts.len();
     for (i, stmt) in item.block.stmts.iter().enumerate() {
         match stmt {
             Stmt::Local(local) => {
                 let Some(init) = &local.init else {
-                    errors.help(local.span(), "a graph `let` needs a value", "write `let name = deployment.method(args);`");
+                    errors.help(
+                        local.span(),
+                        "a graph `let` needs a value",
+                        "write `let name = deployment.method(args);`",
+                    );
                     continue;
                 };
                 if let Some((else_token, _)) = &init.diverge {
-                    errors.help(else_token.span(), "`let ... else` is not supported in a graph", "bind the call's value to a name");
+                    errors.help(
+                        else_token.span(),
+                        "`let ... else` is not supported in a graph",
+                        "bind the call's value to a name",
+                    );
                     continue;
                 }
                 let (name, ty) = match pattern(&local.pat, errors) {
                     Some(p) => p,
-                    None => continue,
+                    None => {
+                        rejected.push(Rejected {
+                            name: None,
+                            uses: names_in(&init.expr),
+                        });
+                        continue;
+                    }
                 };
-                if let Some(rhs) = rhs(&init.expr, errors) {
-                    statements.push(Statement { name, ty, rhs });
+                match rhs(&init.expr, errors) {
+                    Some(rhs) => statements.push(Statement { name, ty, rhs }),
+                    None => rejected.push(Rejected {
+                        name,
+                        uses: names_in(&init.expr),
+                    }),
                 }
             }
             Stmt::Expr(expr, Some(_)) => match rhs(expr, errors) {
-                Some(Rhs::Call(call)) => statements.push(Statement { name: None, ty: None, rhs: Rhs::Call(call) }),
-                Some(Rhs::Bind(b)) => errors.help(b.bind.span(), "a bound deployment must be given a name", format!("write `let name = {}::bind(...);`", path_text(&b.ty))),
-                None => {}
+                Some(Rhs::Call(call)) => statements.push(Statement {
+                    name: None,
+                    ty: None,
+                    rhs: Rhs::Call(call),
+                }),
+                Some(Rhs::Bind(b)) => errors.help(
+                    b.bind.span(),
+                    "a bound deployment must be given a name",
+                    format!("write `let name = {}::bind(...);`", path_text(&b.ty)),
+                ),
+                None => rejected.push(Rejected {
+                    name: None,
+                    uses: names_in(expr),
+                }),
             },
             Stmt::Expr(expr, None) if i + 1 == count => {
                 tail = self::tail(expr, errors);
+                if tail.is_none() {
+                    tail_rejected = true;
+                    rejected.push(Rejected {
+                        name: None,
+                        uses: names_in(expr),
+                    });
+                }
             }
-            other => errors.help(
-                other.span(),
-                "a graph body only binds deployments and calls them",
-                "use `let h = Model::bind(...);`, `let v = h.method(...);` or `let v = function(...);`; do other work inside a deployment",
-            ),
+            other => {
+                errors.help(
+                    other.span(),
+                    "a graph body only binds deployments and calls them",
+                    "use `let h = Model::bind(...);`, `let v = h.method(...);` or `let v = function(...);`; do other work inside a deployment",
+                );
+                rejected.push(Rejected {
+                    name: None,
+                    uses: names_in(other),
+                });
+            }
         }
     }
     GraphFn {
         params,
         statements,
         tail,
+        tail_rejected,
+        rejected,
     }
 }
 

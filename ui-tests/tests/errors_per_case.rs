@@ -1,0 +1,91 @@
+//! One mistake, one error: every compile-fail case holds one `error` headline, except the
+//! cases listed here, each with the reason it has more.
+
+use std::path::Path;
+
+/// Cases with several headlines, and why.
+const SEVERAL: &[(&str, &str)] = &[
+    (
+        "deployment/fail/autoscaling_config.stderr",
+        "one case per autoscaling rule, each its own mistake",
+    ),
+    (
+        "deployment/fail/duplicate_option.stderr",
+        "the second headline is the first definition's span: a proc macro cannot attach a note to another span on stable",
+    ),
+    (
+        "deployment/fail/executor_and_health_options.stderr",
+        "three separate wrong options",
+    ),
+    (
+        "deployment/fail/hook_signatures.stderr",
+        "two hooks, each with its own wrong signature",
+    ),
+    (
+        "deployment/fail/option_types.stderr",
+        "three options, each of the wrong type",
+    ),
+    (
+        "deployment/fail/ray_option_names.stderr",
+        "five Ray option names, each pointed to ours",
+    ),
+    (
+        "deployment/fail/reconfigure_signatures.stderr",
+        "three `reconfigure`s, each wrong in its own way",
+    ),
+    (
+        "graph/fail/binding_options.stderr",
+        "four bindings, each with its own wrong option",
+    ),
+    (
+        "graph/fail/duplicate_name.stderr",
+        "the second headline is the first definition's span (see duplicate_option)",
+    ),
+    (
+        "graph/fail/other_statements.stderr",
+        "two statements a graph cannot run",
+    ),
+];
+
+#[test]
+fn each_mistake_is_one_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for kind in ["deployment", "graph"] {
+        let dir = root.join(kind).join("fail");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "stderr") {
+                continue;
+            }
+            seen += 1;
+            let name = format!(
+                "{kind}/fail/{}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let headlines = text.lines().filter(|l| l.starts_with("error")).count();
+            let listed = SEVERAL.iter().any(|(case, _)| *case == name);
+            match (headlines, listed) {
+                (0, _) => problems.push(format!("{name}: no error at all")),
+                (1, true) => problems.push(format!("{name}: now one error; take it off the list")),
+                (1, false) | (_, true) => {}
+                (n, false) => problems.push(format!("{name}: {n} errors for one mistake")),
+            }
+            for line in text.lines().filter(|l| l.starts_with("error")) {
+                if line.contains("__private") || line.contains("__serve_") {
+                    problems.push(format!("{name}: an internal name in `{line}`"));
+                }
+            }
+        }
+    }
+    assert!(seen > 30, "the cases were found ({seen})");
+    for (case, _) in SEVERAL {
+        assert!(
+            root.join(case).exists(),
+            "{case} is listed but does not exist"
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
