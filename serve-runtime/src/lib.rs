@@ -109,7 +109,7 @@ pub mod __private {
     };
     pub use crate::error::{BoxError, Error};
     pub use crate::exec::{invoke_inline, invoke_threads};
-    pub use crate::graph::{Deploy, Graph, Nodes};
+    pub use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
     pub use crate::handle::Handle;
     pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};

@@ -73,6 +73,7 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
 /// `let` of the same name the way a unit struct would) and a fn of the same name returning
 /// it, which is what `serve_runtime::start(name)` and `App::graph(name)` take.
 fn shell(item: &ItemFn) -> TokenStream {
+    let private = private();
     let name = &item.sig.ident;
     let vis = &item.vis;
     let docs: Vec<_> = item
@@ -89,6 +90,11 @@ fn shell(item: &ItemFn) -> TokenStream {
         #(#docs)*
         #vis fn #name() -> #name {
             #name { __serve_private: () }
+        }
+
+        // `start(g())` and `.graph(g())` name the graph as well as `start(g)` does.
+        impl #private::IntoGraph for #name {
+            type Graph = #name;
         }
     }
 }
