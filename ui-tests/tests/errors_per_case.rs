@@ -6,6 +6,10 @@ use std::path::Path;
 /// Cases with several headlines, and why.
 const SEVERAL: &[(&str, &str)] = &[
     (
+        "deployment/fail/borrowed_values.stderr",
+        "three borrows: a `&str` argument, a borrowed result, a `&[u32]` argument",
+    ),
+    (
         "deployment/fail/autoscaling_config.stderr",
         "one case per autoscaling rule, each its own mistake",
     ),

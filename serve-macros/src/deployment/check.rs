@@ -9,7 +9,14 @@ use crate::diag::Errors;
 /// Methods are served concurrently by replicas: `&self`, no generics. Sync methods are
 /// allowed: they make the deployment run on threads of its own.
 pub fn method(sig: &Signature, errors: &mut Errors) -> bool {
-    let mut ok = no_generics(&sig.generics, "a deployment method", errors);
+    // A lifetime parameter is reported where it is used, as a borrow that crosses a node.
+    let only_lifetimes = sig.generics.where_clause.is_none()
+        && sig
+            .generics
+            .params
+            .iter()
+            .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+    let mut ok = only_lifetimes || no_generics(&sig.generics, "a deployment method", errors);
     let name = &sig.ident;
     match sig.receiver() {
         Some(r) if r.colon_token.is_some() => {
@@ -39,7 +46,15 @@ pub fn method(sig: &Signature, errors: &mut Errors) -> bool {
         }
         _ => {}
     }
-    ok
+    // The runtime's hooks have rules of their own (`hook`, `reconfigure`).
+    let hook = [
+        crate::deployment::parse::CHECK_HEALTH,
+        crate::deployment::parse::SHUTDOWN,
+        crate::deployment::parse::RECONFIGURE,
+    ]
+    .iter()
+    .any(|h| sig.ident == h);
+    (hook || owned_values(sig, errors)) && ok
 }
 
 /// `check_health` and `shutdown`, which the runtime calls: `&self` and nothing else;
@@ -148,7 +163,7 @@ pub fn function(sig: &Signature, errors: &mut Errors) -> bool {
         );
         ok = false;
     }
-    ok
+    owned_values(sig, errors) && ok
 }
 
 /// The impl as a whole: inherent, not generic, of a named type, with a usable `new`.
@@ -195,4 +210,81 @@ fn no_generics(generics: &Generics, what: &str, errors: &mut Errors) -> bool {
     }
     errors.help(generics.span(), format!("{what} cannot be generic"), "deployments are instantiated once per replica with concrete types; use a concrete type or a trait object");
     false
+}
+
+/// A call's arguments and result move between tasks, and to a replica's threads: they
+/// must be owned (or `'static`). `&ReplicaContext` is the one borrow a method may take.
+fn owned_values(sig: &Signature, errors: &mut Errors) -> bool {
+    let mut ok = true;
+    for arg in &sig.inputs {
+        let FnArg::Typed(pt) = arg else { continue };
+        if crate::deployment::parse::context_param(&pt.ty).is_some() {
+            continue;
+        }
+        if let Some(span) = borrow_in(&pt.ty) {
+            errors.help(
+                span,
+                "values that cross a node must be owned",
+                owned_fix(&pt.ty),
+            );
+            ok = false;
+        }
+    }
+    if let syn::ReturnType::Type(_, ty) = &sig.output
+        && let Some(span) = borrow_in(ty)
+    {
+        errors.help(
+            span,
+            "a node's result must be owned: it is sent back to its caller",
+            owned_fix(ty),
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// Where `ty` borrows for less than `'static`, if it does.
+fn borrow_in(ty: &syn::Type) -> Option<proc_macro2::Span> {
+    use syn::visit::Visit;
+    struct Finder(Option<proc_macro2::Span>);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+            if self.0.is_none() && r.lifetime.as_ref().is_none_or(|l| l.ident != "static") {
+                self.0 = Some(
+                    r.and_token
+                        .span
+                        .join(r.elem.span())
+                        .unwrap_or(r.and_token.span),
+                );
+            }
+            syn::visit::visit_type_reference(self, r);
+        }
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if self.0.is_none() && l.ident != "static" {
+                self.0 = Some(l.span());
+            }
+        }
+    }
+    let mut finder = Finder(None);
+    finder.visit_type(ty);
+    finder.0
+}
+
+/// What to take instead of a borrowed `ty`.
+fn owned_fix(ty: &syn::Type) -> String {
+    let syn::Type::Reference(r) = ty else {
+        return "use an owned type (no lifetimes); share big values with `Arc<T>`".to_owned();
+    };
+    match &*r.elem {
+        syn::Type::Path(p) if p.path.is_ident("str") => "take `String`, not `&str`".to_owned(),
+        syn::Type::Slice(s) => {
+            let elem = &s.elem;
+            let elem = crate::graph::parse::tidy(&quote::quote!(#elem).to_string());
+            format!("take `Vec<{elem}>`, not `&[{elem}]`")
+        }
+        elem => {
+            let elem = crate::graph::parse::tidy(&quote::quote!(#elem).to_string());
+            format!("take `{elem}` (or `Arc<{elem}>` to share one without copying), not `&{elem}`")
+        }
+    }
 }

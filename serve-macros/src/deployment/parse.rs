@@ -174,7 +174,7 @@ fn params(sig: &Signature, self_ty: &Type) -> Vec<Param> {
 
 /// `ReplicaContext` or `&ReplicaContext`, by the type's last name, as the runtime exports
 /// it; `Some(by_ref)` when it is one.
-fn context_param(ty: &Type) -> Option<bool> {
+pub fn context_param(ty: &Type) -> Option<bool> {
     match ty {
         Type::Reference(r) if r.mutability.is_none() => context_param(&r.elem)
             .filter(|by_ref| !by_ref)

@@ -3,7 +3,7 @@
 mod attr;
 mod check;
 mod expand;
-mod parse;
+pub(crate) mod parse;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
