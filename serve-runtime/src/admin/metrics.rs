@@ -94,6 +94,13 @@ impl Family {
 }
 
 fn families(admin: &Admin) -> Vec<Family> {
+    let mut families = http_families(admin);
+    families.extend(deployment_families(admin));
+    families
+}
+
+/// Per route: requests, errors, latency, requests in the graph now.
+fn http_families(admin: &Admin) -> Vec<Family> {
     use MetricType::{Counter, Gauge, Histogram};
     let mut http_requests = Family::new(
         "serve_num_http_requests",
@@ -154,6 +161,12 @@ fn families(admin: &Admin) -> Vec<Family> {
             http_ongoing.push(base(), Value::Gauge(i64::from(ongoing)));
         }
     }
+    vec![http_requests, http_errors, http_latency, http_ongoing]
+}
+
+/// Per deployment and replica: calls, errors, latency, load, health, starts, target.
+fn deployment_families(admin: &Admin) -> Vec<Family> {
+    use MetricType::{Counter, Gauge, Histogram};
 
     let mut requests = Family::new(
         "serve_deployment_request_counter",
@@ -240,17 +253,6 @@ fn families(admin: &Admin) -> Vec<Family> {
         }
     }
     vec![
-        http_requests,
-        http_errors,
-        http_latency,
-        http_ongoing,
-        requests,
-        errors,
-        latency,
-        processing,
-        queued,
-        healthy,
-        starts,
-        target,
+        requests, errors, latency, processing, queued, healthy, starts, target,
     ]
 }

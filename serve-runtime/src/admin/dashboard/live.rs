@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::admin::Admin;
 use crate::control::status::ReplicaState;
 use crate::observe::http::is_error;
-use crate::observe::stats::{CallSnapshot, HistogramSnapshot};
+use crate::observe::stats::CallSnapshot;
 
 /// Rates are taken over at most this much of the recent past.
 const WINDOW: Duration = Duration::from_secs(10);
@@ -183,10 +183,8 @@ fn sample(admin: &Admin, at: Instant) -> Sample {
         .map(|served| {
             let mut http = CallSnapshot::default();
             for series in served.front.stats.snapshot() {
-                let mut latency = HistogramSnapshot::default();
-                latency.add(&series.latency);
                 http.add(&CallSnapshot {
-                    latency,
+                    latency: series.latency,
                     errors: if is_error(series.status) {
                         series.latency.count()
                     } else {
