@@ -4,6 +4,8 @@
 #![cfg(feature = "otlp")]
 
 mod common;
+#[path = "common/span_graph.rs"]
+mod span_graph;
 
 use std::sync::{Arc, Mutex};
 
@@ -11,24 +13,9 @@ use axum::body::Bytes;
 use axum::routing::post;
 use common::{bounded, http_full};
 use serde_json::Value;
-use serve_runtime::{App, deployment, graph};
+use serve_runtime::App;
+use span_graph::squaring;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[deployment]
-async fn parse(text: String) -> Result<i64, String> {
-    text.trim().parse().map_err(|e| format!("{e}"))
-}
-
-#[deployment(executor = "threads")]
-fn square(x: i64) -> i64 {
-    x * x
-}
-
-#[graph(route_prefix = "/square")]
-async fn squaring(text: String) -> i64 {
-    let x = parse(text);
-    square(x)
-}
 
 /// Every object in `value` that looks like a span (it has a `spanId`).
 fn spans(value: &Value, out: &mut Vec<Value>) {

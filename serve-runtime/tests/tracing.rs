@@ -3,33 +3,20 @@
 //! Its own test binary, since it installs a global subscriber.
 
 mod common;
+#[path = "common/span_graph.rs"]
+mod span_graph;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use common::{bounded, http_full};
-use serve_runtime::{App, deployment, graph};
+use serve_runtime::App;
+use span_graph::squaring;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-
-#[deployment]
-async fn parse(text: String) -> Result<i64, String> {
-    text.trim().parse().map_err(|e| format!("{e}"))
-}
-
-#[deployment(executor = "threads")]
-fn square(x: i64) -> i64 {
-    x * x
-}
-
-#[graph(route_prefix = "/square")]
-async fn squaring(text: String) -> i64 {
-    let x = parse(text);
-    square(x)
-}
 
 type Fields = BTreeMap<String, String>;
 
