@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::admin::Admin;
-use crate::control::status::ReplicaState;
+use crate::control::status::{GraphStatus, ReplicaState};
 use crate::observe::http::is_error;
 use crate::observe::stats::CallSnapshot;
 
@@ -108,7 +108,12 @@ impl Sampler {
     /// Every graph's figures now, with rates over the recent past.
     pub(crate) fn live(&self, admin: &Admin) -> Live {
         let now = Instant::now();
-        let sample = sample(admin, now);
+        let statuses: Vec<GraphStatus> = admin
+            .served
+            .iter()
+            .map(|s| s.instance.controller.status())
+            .collect();
+        let sample = sample(admin, &statuses, now);
         let earlier = {
             let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
             while kept.front().is_some_and(|s| now - s.at > WINDOW) {
@@ -126,10 +131,10 @@ impl Sampler {
             .served
             .iter()
             .zip(&sample.graphs)
+            .zip(&statuses)
             .enumerate()
-            .map(|(i, (served, totals))| {
+            .map(|(i, ((served, totals), status))| {
                 let before = earlier.as_ref().and_then(|e| e.graphs.get(i));
-                let status = served.instance.controller.status();
                 let in_graph: u32 = served.driver.ongoing().iter().sum();
                 let deployments = status
                     .deployments
@@ -176,11 +181,13 @@ impl Sampler {
     }
 }
 
-fn sample(admin: &Admin, at: Instant) -> Sample {
+/// Every graph's totals now; `statuses` are the graphs' own, in the same order.
+fn sample(admin: &Admin, statuses: &[GraphStatus], at: Instant) -> Sample {
     let graphs = admin
         .served
         .iter()
-        .map(|served| {
+        .zip(statuses)
+        .map(|(served, status)| {
             let mut http = CallSnapshot::default();
             for series in served.front.stats.snapshot() {
                 http.add(&CallSnapshot {
@@ -193,8 +200,7 @@ fn sample(admin: &Admin, at: Instant) -> Sample {
                 });
             }
             let controller = &served.instance.controller;
-            let deployments = controller
-                .status()
+            let deployments = status
                 .deployments
                 .iter()
                 .filter_map(|d| {
