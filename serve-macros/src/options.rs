@@ -254,10 +254,16 @@ pub fn seconds(opt: &Opt, errors: &mut Errors) -> Option<f64> {
     match signed(&opt.value) {
         Some(v) if v.is_finite() && v >= 0.0 => Some(v),
         _ => {
+            // A batch waits for milliseconds; everything else here for seconds.
+            let example = if key == "batch_wait_timeout_s" {
+                "0.01"
+            } else {
+                "20"
+            };
             errors.spanned(
                 &opt.value,
                 format!("`{key}` must be a number of seconds, 0 or more"),
-                format!("write `{key} = 20`, or `{key} = 0` not to wait"),
+                format!("write `{key} = {example}`, or `{key} = 0` not to wait"),
             );
             None
         }

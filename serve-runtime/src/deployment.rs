@@ -62,6 +62,9 @@ pub trait Deployment: Sized + Send + Sync + 'static {
     type Binder: Default;
     /// The names of the methods a handle can call.
     const METHODS: &'static [&'static str];
+    /// The methods marked `#[batch(...)]`, with the sizes declared there.
+    #[doc(hidden)]
+    const BATCHED: &'static [crate::exec::BatchSpec] = &[];
 
     /// Whether the impl has a `check_health` of its own. Without one nothing is run on the
     /// replica to check it: a replica busy in long blocking work is not replaced (its

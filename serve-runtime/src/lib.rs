@@ -108,7 +108,10 @@ pub mod __private {
         IntoNodeResult,
     };
     pub use crate::error::{BoxError, Error};
-    pub use crate::exec::{invoke_inline, invoke_threads};
+    pub use crate::exec::{
+        BatchFn, BatchReplica, BatchSpec, batch_future, invoke_batched, invoke_inline,
+        invoke_threads,
+    };
     pub use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
     pub use crate::handle::Handle;
     pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
 use crate::context::ReplicaContext;
+use crate::exec::batch::{BatchQueues, BatchSettings, BatchSpec};
 use crate::exec::threads::ReplicaThreads;
 use crate::observe::stats::{CallSnapshot, CallStats};
 
@@ -27,10 +28,12 @@ pub(crate) struct SetShared {
     pub(crate) calls: Mutex<CallBook>,
     /// Replicas that started and took calls.
     pub(crate) starts: AtomicU64,
+    /// The sizes of each `#[batch]` method, in the order the deployment declares them.
+    pub(crate) batches: Box<[Arc<BatchSettings>]>,
 }
 
 impl SetShared {
-    pub(crate) fn new(name: String) -> Self {
+    pub(crate) fn new(name: String, batched: &[BatchSpec]) -> Self {
         Self {
             name,
             queued: AtomicU32::new(0),
@@ -39,6 +42,10 @@ impl SetShared {
             wanted: Notify::new(),
             calls: Mutex::new(CallBook::default()),
             starts: AtomicU64::new(0),
+            batches: batched
+                .iter()
+                .map(|spec| Arc::new(BatchSettings::new(spec)))
+                .collect(),
         }
     }
 
@@ -85,6 +92,8 @@ pub(crate) struct Replica<D> {
     pub(crate) context: ReplicaContext,
     pub(crate) threads: Option<ReplicaThreads>,
     pub(crate) stats: Arc<CallStats>,
+    /// The replica's queue for each `#[batch]` method.
+    pub(crate) batches: BatchQueues,
 }
 
 impl<D> Replica<D> {
@@ -99,8 +108,10 @@ impl<D> Replica<D> {
             .book()
             .live
             .push((context.replica_id(), Arc::clone(&stats)));
+        let batches = BatchQueues::new(shared.batches.len());
         Self {
             instance,
+            batches,
             calls: AtomicU64::new(0),
             panics: AtomicU32::new(0),
             shared,

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 
 use crate::context::ReplicaContext;
 use crate::error::Error;
+use crate::exec::batch::BatchSpec;
 use crate::options::{DeploymentOptions, Executor};
 use crate::replica::{Replica, SetShared};
 
@@ -27,9 +28,9 @@ pub struct ReplicaSet<D> {
 }
 
 impl<D> ReplicaSet<D> {
-    pub(crate) fn new(name: String, options: &DeploymentOptions) -> Self {
+    pub(crate) fn new(name: String, options: &DeploymentOptions, batched: &[BatchSpec]) -> Self {
         Self {
-            shared: Arc::new(SetShared::new(name)),
+            shared: Arc::new(SetShared::new(name, batched)),
             replicas: ArcSwap::from_pointee(Vec::new()),
             max_ongoing: AtomicU32::new(options.max_ongoing_requests.max(1)),
             max_queued: AtomicU32::new(options.max_queued_requests),
@@ -39,7 +40,7 @@ impl<D> ReplicaSet<D> {
 
     /// A set of inline replicas that no controller manages: the ingress's own.
     pub(crate) fn fixed(name: String, options: &DeploymentOptions, make: impl Fn() -> D) -> Self {
-        let set = Self::new(name, options);
+        let set = Self::new(name, options, &[]);
         for id in 0..options.num_replicas {
             let context =
                 ReplicaContext::new(set.name().to_owned(), id, Vec::new(), 0.0, Executor::Inline);

@@ -1,24 +1,18 @@
 //! Graphs called in-process: wiring patterns, concurrency, replicas, failures, and spec.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::Bounded;
 use serve_runtime::{
     ArgSpec, DeploymentKind, Error, Executor, Handle, Resources, StartOptions, deployment, graph,
 };
 
 /// Every start and call in these tests is bounded in time: a lost wake-up fails the test
 /// instead of hanging the run.
-trait Bounded: Future + Sized {
-    async fn bounded(self) -> Self::Output {
-        tokio::time::timeout(Duration::from_secs(20), self)
-            .await
-            .expect("finished within 20 s")
-    }
-}
-
-impl<F: Future> Bounded for F {}
 
 // ---- chaining, fan-out, ensemble, constants -------------------------------------------
 

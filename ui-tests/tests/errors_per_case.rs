@@ -6,6 +6,14 @@ use std::path::Path;
 /// Cases with several headlines, and why.
 const SEVERAL: &[(&str, &str)] = &[
     (
+        "deployment/fail/batch_options.stderr",
+        "three `#[batch]` options, each wrong in its own way",
+    ),
+    (
+        "deployment/fail/batch_signatures.stderr",
+        "four `#[batch]` methods, each with its own wrong signature",
+    ),
+    (
         "deployment/fail/borrowed_values.stderr",
         "three borrows: a `&str` argument, a borrowed result, a `&[u32]` argument",
     ),

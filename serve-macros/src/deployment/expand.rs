@@ -6,6 +6,7 @@ use syn::spanned::Spanned;
 use syn::{LitStr, Type, Visibility};
 
 use crate::deployment::attr::DeploymentAttr;
+use crate::deployment::batch::BatchTypes;
 use crate::deployment::parse::{Ctor, Method, Output, Param, values};
 use crate::paths::private;
 
@@ -42,6 +43,9 @@ pub struct Parts<'a> {
     pub hook_helpers: TokenStream,
     /// `__serve_bind_params`, as a `Deployment` trait item, when `new` takes arguments.
     pub bind_params: TokenStream,
+    /// `BATCHED`, as a `Deployment` trait item, when methods are `#[batch]`, and the
+    /// checks of their sizes against the options.
+    pub batched: (TokenStream, TokenStream),
 }
 
 pub fn deployment(parts: Parts<'_>) -> TokenStream {
@@ -57,6 +61,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         hooks,
         hook_helpers,
         bind_params,
+        batched: (batched, batch_checks),
     } = parts;
     // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
     let config = quote_spanned!(ident.span()=> #self_ty);
@@ -120,11 +125,14 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
                 const METHODS: &'static [&'static str] = &[#(#names),*];
                 #hooks
                 #bind_params
+                #batched
             }
 
             #hook_helpers
 
             #sync_check
+
+            #batch_checks
 
             #[allow(private_interfaces, clippy::too_many_arguments)]
             impl #client {
@@ -240,6 +248,55 @@ pub fn client_method(
                     #threads_body
                 }).await
             }
+        }
+    }
+}
+
+/// A batched method's client: one input in, one output back. The input joins its
+/// replica's queue for the method; the user's method runs on whole batches.
+#[allow(clippy::too_many_arguments)]
+pub fn batched_client_method(
+    self_ty: &TokenStream,
+    method: &Method<'_>,
+    exposed: &Ident,
+    target: TokenStream,
+    receiver: bool,
+    index: usize,
+    types: &BatchTypes,
+) -> TokenStream {
+    let private = private();
+    let docs = &method.docs;
+    let vis = method.vis;
+    let BatchTypes { input, output } = types;
+    let replica = quote!(__serve_replica);
+    let inputs = quote!(__serve_inputs);
+    let self_arg = receiver.then(|| quote!(&*#replica,));
+    let awaited = method.is_async.then(|| quote!(.await));
+    let call = quote!(#target(#self_arg #inputs) #awaited);
+    let body = match &method.output {
+        Output::Fallible(ty) => {
+            quote_spanned!(ty.span()=> #private::IntoNodeResult::into_node_result(#call))
+        }
+        _ => quote!(#private::Result::Ok(#call)),
+    };
+    let label = exposed.to_string();
+    quote! {
+        #(#docs)*
+        #vis async fn #exposed(&self, __serve_a0: #input) -> #private::Result<#output, #private::Error> {
+            let #replica = self.__serve_set.acquire().await?;
+            #private::invoke_batched(
+                #replica,
+                #label,
+                #index,
+                __serve_a0,
+                |#replica: #private::BatchReplica<#self_ty>, #inputs: ::std::vec::Vec<#input>| {
+                    #private::batch_future(async move {
+                        let _ = &#replica;
+                        #body
+                    })
+                },
+            )
+            .await
         }
     }
 }

@@ -2,6 +2,7 @@
 //! or on an `async fn` (a stateless function node).
 
 mod attr;
+mod batch;
 mod check;
 mod expand;
 mod parse;
@@ -70,7 +71,26 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
             "move them to `#[deployment(...)]` on the struct",
         );
     }
+    // `#[batch]` is read here and removed: rustc has no such attribute.
+    let mut cleaned = item.clone();
+    for f in cleaned.items.iter_mut() {
+        if let syn::ImplItem::Fn(f) = f {
+            batch::strip(&mut f.attrs);
+        }
+    }
     let d = parse::deployment_impl(item);
+    for f in &d.hooks {
+        let what = format!("`{}`, which the runtime calls", f.sig.ident);
+        batch::misplaced(&f.attrs, &what, errors);
+    }
+    for f in item.items.iter().filter_map(|i| match i {
+        syn::ImplItem::Fn(f) if f.sig.receiver().is_none() => Some(f),
+        _ => None,
+    }) {
+        let what = format!("`{}`, which takes no `self`", f.sig.ident);
+        batch::misplaced(&f.attrs, &what, errors);
+    }
+    let item = &cleaned;
     if !check::deployment_impl(&d, errors) {
         return item.to_token_stream();
     }
@@ -109,17 +129,30 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         shutdown.as_ref(),
         reconfigure.as_ref().map(|(m, c)| (m, c)),
     );
-    let methods = checked
-        .into_iter()
-        .map(|f| {
-            let m = parse::method(f, d.self_ty);
-            let name = &f.sig.ident;
-            (
-                name.clone(),
-                expand::client_method(&self_ty, &m, name, quote!(<#self_ty>::#name), true),
-            )
-        })
-        .collect();
+    let mut batch_attrs = Vec::new();
+    let mut methods = Vec::new();
+    for f in checked {
+        let m = parse::method(f, d.self_ty);
+        let name = &f.sig.ident;
+        let target = quote!(<#self_ty>::#name);
+        let client = match batch::attr(&f.attrs, errors) {
+            None => expand::client_method(&self_ty, &m, name, target, true),
+            Some(attr) => {
+                // A batched method whose signature is wrong is left out of the client.
+                let Some(types) = batch::signature(&f.sig, errors) else {
+                    continue;
+                };
+                let index = batch_attrs.len();
+                let client =
+                    expand::batched_client_method(&self_ty, &m, name, target, true, index, &types);
+                batch_attrs.push((name.to_string(), attr));
+                client
+            }
+        };
+        methods.push((name.clone(), client));
+    }
+    let batched: Vec<_> = batch_attrs.iter().map(|(n, a)| (n.clone(), a)).collect();
+    let batched = batch::specs(&self_ty, &batched);
     let bind_params = d.ctor.as_ref().map(expand::bind_params).unwrap_or_default();
     let bind = match &d.ctor {
         Some(ctor) => expand::bind_with_ctor(&self_ty, ctor),
@@ -136,6 +169,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         hooks,
         hook_helpers,
         bind_params,
+        batched,
     };
     let generated = expand::deployment(parts);
     quote!(#item #generated)
@@ -143,6 +177,11 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
 
 fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     let attr = attr::parse(attr, errors);
+    let batch = batch::attr(&item.attrs, errors);
+    let mut cleaned = item.clone();
+    batch::strip(&mut cleaned.attrs);
+    let original = item;
+    let item = &cleaned;
     if !check::function(&item.sig, errors) {
         return item.to_token_stream();
     }
@@ -159,10 +198,31 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     let self_type: syn::Type = syn::parse_quote!(#ident);
     let method = parse::function(item, &self_type);
     let call = format_ident!("call", span = ident.span());
-    let methods = vec![(
-        call.clone(),
-        expand::client_method(&self_ty, &method, &call, quote!(#ident), false),
-    )];
+    let (client, batched) = match batch {
+        None => (
+            expand::client_method(&self_ty, &method, &call, quote!(#ident), false),
+            Default::default(),
+        ),
+        Some(batch) => {
+            let Some(types) = batch::signature(&original.sig, errors) else {
+                return item.to_token_stream();
+            };
+            let client = expand::batched_client_method(
+                &self_ty,
+                &method,
+                &call,
+                quote!(#ident),
+                false,
+                0,
+                &types,
+            );
+            (
+                client,
+                batch::specs(&self_ty, &[("call".to_owned(), &batch)]),
+            )
+        }
+    };
+    let methods = vec![(call.clone(), client)];
     let bind = expand::bind_without_args(&self_ty, quote!(#ident { __serve_private: () }));
     let config = expand::config(&self_ty, ident, &attr);
     let parts = expand::Parts {
@@ -180,6 +240,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
         hooks: TokenStream::new(),
         hook_helpers: TokenStream::new(),
         bind_params: TokenStream::new(),
+        batched,
     };
     let generated = expand::deployment(parts);
     quote!(#item #marker #config #generated)

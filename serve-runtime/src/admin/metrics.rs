@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 
 use super::Admin;
 use crate::control::status::ReplicaState;
+use crate::exec::batch::SIZE_BOUNDS;
 use crate::observe::http::is_error;
 use crate::observe::stats::HistogramSnapshot;
 
@@ -51,6 +52,8 @@ enum Value {
     Counter(u64),
     Gauge(i64),
     Histogram(HistogramSnapshot),
+    /// A histogram of counts rather than times: its sum, and `(bound, count)` per bucket.
+    Sizes(f64, Vec<(f64, u64)>),
 }
 
 struct Family {
@@ -85,6 +88,12 @@ impl Family {
                     h.sum_ms(),
                     h.count(),
                     &h.buckets(),
+                    None,
+                )?,
+                Value::Sizes(sum, buckets) => series.encode_histogram::<NoLabelSet>(
+                    *sum,
+                    buckets.iter().map(|(_, n)| n).sum(),
+                    buckets,
                     None,
                 )?,
             }
@@ -208,6 +217,11 @@ fn deployment_families(admin: &Admin) -> Vec<Family> {
         Gauge,
         "Replicas the controller keeps the deployment at now",
     );
+    let mut batches = Family::new(
+        "serve_batch_size",
+        Histogram,
+        "Inputs in each batch a `#[batch]` method ran",
+    );
     for served in &admin.served {
         let controller = &served.instance.controller;
         for status in controller.status().deployments {
@@ -250,9 +264,17 @@ fn deployment_families(admin: &Admin) -> Vec<Family> {
                 deployment(),
                 Value::Gauge(i64::from(status.target_replicas)),
             );
+            for batch in managed.shared().batches.iter() {
+                let mut labels = deployment();
+                labels.push(("method", batch.method.to_owned()));
+                let (counts, inputs) = batch.sizes.snapshot();
+                let bounds = SIZE_BOUNDS.iter().map(|&b| f64::from(b));
+                let buckets = bounds.chain([f64::INFINITY]).zip(counts).collect();
+                batches.push(labels, Value::Sizes(inputs as f64, buckets));
+            }
         }
     }
     vec![
-        requests, errors, latency, processing, queued, healthy, starts, target,
+        requests, errors, latency, processing, queued, healthy, starts, target, batches,
     ]
 }

@@ -156,7 +156,7 @@ impl<D: Deployment> ManagedDeployment<D> {
             (line, column) => Error::Config(format!("line {line}, column {column}: {e}")),
         })?;
         Ok(Arc::new(Self {
-            set: Arc::new(ReplicaSet::new(name, &options)),
+            set: Arc::new(ReplicaSet::new(name, &options, D::BATCHED)),
             factory: Mutex::new(Arc::new(factory)),
             previous_factory: Mutex::new(None),
             rebind,

@@ -4,7 +4,10 @@
 //! (polled right there, on the caller's task: no allocation, no hop) or to
 //! [`invoke_threads`] (sent to the replica's own threads), as the replica runs.
 
+pub(crate) mod batch;
 pub(crate) mod threads;
+
+pub use batch::{BatchFn, BatchReplica, BatchSpec, batch_future, invoke_batched};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

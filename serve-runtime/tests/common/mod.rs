@@ -23,6 +23,15 @@ pub async fn bounded<T>(call: impl Future<Output = T>) -> T {
         .expect("the call finished in time")
 }
 
+/// `.bounded()` on any future: [`bounded`] written after the call.
+pub trait Bounded: Future + Sized {
+    async fn bounded(self) -> Self::Output {
+        bounded(self).await
+    }
+}
+
+impl<F: Future> Bounded for F {}
+
 /// One request on a new connection; the status and the body as JSON (`Null` when it is
 /// not JSON).
 pub async fn http(

@@ -1,0 +1,426 @@
+//! Dynamic batching: `#[batch]` methods called one input at a time, run on whole batches.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::Bounded;
+use serve_runtime::{Error, deployment, graph};
+
+/// The sizes of the batches one deployment saw, in order.
+struct Sizes(Mutex<Vec<usize>>);
+
+impl Sizes {
+    const fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+    fn push(&self, n: usize) {
+        self.0.lock().unwrap().push(n);
+    }
+    fn take(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+// ---- batches form under load ------------------------------------------------------------
+
+static DOUBLER_SIZES: Sizes = Sizes::new();
+
+#[deployment(num_replicas = 1, max_ongoing_requests = 64)]
+#[derive(Default)]
+struct Doubler;
+
+#[deployment]
+impl Doubler {
+    /// Doubles every input; the batch's size is recorded.
+    #[batch(max_batch_size = 8, batch_wait_timeout_s = 0.5)]
+    async fn double(&self, xs: Vec<u64>) -> Vec<u64> {
+        DOUBLER_SIZES.push(xs.len());
+        xs.into_iter().map(|x| x * 2).collect()
+    }
+
+    /// Not batched: called one at a time as usual, beside the batched method.
+    async fn plus_one(&self, x: u64) -> u64 {
+        x + 1
+    }
+}
+
+#[graph]
+async fn doubling(x: u64) -> u64 {
+    let d = Doubler::bind();
+    let y = d.double(x);
+    d.plus_one(y)
+}
+
+#[tokio::test]
+async fn concurrent_calls_are_gathered_into_full_batches_and_answered_each() {
+    let g = serve_runtime::start(doubling).bounded().await.unwrap();
+    let calls: Vec<_> = (0..16u64)
+        .map(|x| {
+            let g = g.clone();
+            tokio::spawn(async move { (x, g.call(x).bounded().await) })
+        })
+        .collect();
+    for call in calls {
+        let (x, answer) = call.await.unwrap();
+        assert_eq!(
+            answer.unwrap(),
+            x * 2 + 1,
+            "each caller gets its own output"
+        );
+    }
+    let sizes = DOUBLER_SIZES.take();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        16,
+        "every input ran once: {sizes:?}"
+    );
+    // The wait (0.5 s) is far longer than it takes 16 tasks to arrive, so the batches
+    // fill to `max_batch_size` and never past it.
+    assert_eq!(sizes, vec![8, 8]);
+    g.shutdown().await;
+}
+
+// ---- a lone call, a caller that leaves --------------------------------------------------
+
+static LONE_SIZES: Sizes = Sizes::new();
+
+#[deployment(max_ongoing_requests = 16)]
+#[derive(Default)]
+struct Lone;
+
+#[deployment]
+impl Lone {
+    #[batch(max_batch_size = 16, batch_wait_timeout_s = 0.1)]
+    async fn echo(&self, xs: Vec<String>) -> Vec<String> {
+        LONE_SIZES.push(xs.len());
+        xs
+    }
+}
+
+#[graph]
+async fn lone(text: String) -> String {
+    let l = Lone::bind();
+    l.echo(text)
+}
+
+#[tokio::test]
+async fn a_lone_call_runs_alone_once_the_wait_is_over() {
+    let g = serve_runtime::start(lone).bounded().await.unwrap();
+    let started = Instant::now();
+    let answer = g.call("alone".to_owned()).bounded().await.unwrap();
+    assert_eq!(answer, "alone");
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "it waited for company: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(LONE_SIZES.take(), vec![1]);
+    g.shutdown().await;
+}
+
+static LEAVER_SIZES: Sizes = Sizes::new();
+
+#[deployment(max_ongoing_requests = 16)]
+#[derive(Default)]
+struct Leaver;
+
+#[deployment]
+impl Leaver {
+    #[batch(max_batch_size = 16, batch_wait_timeout_s = 0.3)]
+    async fn square(&self, xs: Vec<u32>) -> Vec<u32> {
+        LEAVER_SIZES.push(xs.len());
+        xs.into_iter().map(|x| x * x).collect()
+    }
+}
+
+#[graph]
+async fn squares(x: u32) -> u32 {
+    let l = Leaver::bind();
+    l.square(x)
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_is_taken_out_and_the_others_are_answered() {
+    let g = serve_runtime::start(squares).bounded().await.unwrap();
+    let stay: Vec<_> = (1..=3u32)
+        .map(|x| {
+            let g = g.clone();
+            tokio::spawn(async move { g.call(x).bounded().await })
+        })
+        .collect();
+    let leaving = {
+        let g = g.clone();
+        tokio::spawn(async move { g.call(100).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    leaving.abort();
+    assert!(leaving.await.unwrap_err().is_cancelled());
+    let answers: Vec<u32> = futures_util::future::join_all(stay)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert_eq!(answers, vec![1, 4, 9]);
+    assert_eq!(
+        LEAVER_SIZES.take(),
+        vec![3],
+        "the input of the caller that left did not run"
+    );
+    g.shutdown().await;
+}
+
+/// The error and its sources, as one line.
+fn chain(e: &Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out += &format!(": {s}");
+        source = s.source();
+    }
+    out
+}
+
+// ---- failures reach every caller of the batch -------------------------------------------
+
+#[deployment(max_ongoing_requests = 8)]
+#[derive(Default)]
+struct Broken;
+
+#[deployment]
+impl Broken {
+    /// Loses an output when the batch holds a 0; fails when it holds a 1; panics at 2.
+    #[batch(max_batch_size = 3, batch_wait_timeout_s = 1.0)]
+    async fn check(&self, xs: Vec<u8>) -> Result<Vec<u8>, String> {
+        if xs.contains(&2) {
+            panic!("cannot take a 2");
+        }
+        if xs.contains(&1) {
+            return Err("a 1 is not allowed".to_owned());
+        }
+        if xs.contains(&0) {
+            return Ok(xs[1..].to_vec());
+        }
+        Ok(xs)
+    }
+}
+
+#[graph]
+async fn checking(x: u8) -> u8 {
+    let b = Broken::bind();
+    b.check(x)
+}
+
+/// Sends three inputs at once (one full batch) and gives each caller's result.
+async fn batch_of_three(
+    g: &serve_runtime::GraphHandle<checking>,
+    xs: [u8; 3],
+) -> Vec<Result<u8, Error>> {
+    let calls = xs.map(|x| {
+        let g = g.clone();
+        tokio::spawn(async move { g.call(x).bounded().await })
+    });
+    let mut out = Vec::new();
+    for call in calls {
+        out.push(call.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_failed_batch_fails_each_of_its_callers_with_the_reason() {
+    let g = serve_runtime::start(checking).bounded().await.unwrap();
+
+    let answers = batch_of_three(&g, [5, 6, 7]).await;
+    let mut ok: Vec<u8> = answers.into_iter().map(Result::unwrap).collect();
+    ok.sort_unstable();
+    assert_eq!(ok, vec![5, 6, 7]);
+
+    for answer in batch_of_three(&g, [0, 6, 7]).await {
+        let e = answer.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Node {
+                    method: "check",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let why = chain(&e);
+        assert!(
+            why.contains("returned 2 outputs for 3 inputs"),
+            "the length mismatch is named: {why}"
+        );
+    }
+
+    for answer in batch_of_three(&g, [1, 6, 7]).await {
+        let why = chain(&answer.unwrap_err());
+        assert!(why.contains("a 1 is not allowed"), "{why}");
+    }
+
+    for answer in batch_of_three(&g, [2, 6, 7]).await {
+        let e = answer.unwrap_err();
+        assert!(
+            matches!(&e, Error::Panic { message, .. } if message.contains("cannot take a 2")),
+            "{e}"
+        );
+    }
+
+    // The replica serves on after all of that.
+    let answers = batch_of_three(&g, [3, 4, 5]).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    g.shutdown().await;
+}
+
+// ---- sync methods on threads, function deployments --------------------------------------
+
+#[deployment(num_cpus = 1, max_ongoing_requests = 8)]
+#[derive(Default)]
+struct Compute;
+
+#[deployment]
+impl Compute {
+    /// A sync batch method: the deployment runs on threads of its own.
+    #[batch(max_batch_size = 4, batch_wait_timeout_s = 0.2)]
+    fn thread_names(&self, xs: Vec<u32>) -> Vec<String> {
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        xs.iter().map(|x| format!("{x}@{name}")).collect()
+    }
+}
+
+#[graph]
+async fn on_threads(x: u32) -> String {
+    let c = Compute::bind();
+    c.thread_names(x)
+}
+
+#[tokio::test]
+async fn a_sync_batch_method_runs_on_the_replicas_own_thread() {
+    let g = serve_runtime::start(on_threads).bounded().await.unwrap();
+    let calls: Vec<_> = (0..4u32)
+        .map(|x| {
+            let g = g.clone();
+            tokio::spawn(async move { g.call(x).bounded().await.unwrap() })
+        })
+        .collect();
+    for (x, call) in calls.into_iter().enumerate() {
+        let answer = call.await.unwrap();
+        let (value, thread) = answer.split_once('@').unwrap();
+        assert_eq!(value, x.to_string());
+        assert!(thread.starts_with("Compute"), "ran on `{thread}`");
+    }
+    g.shutdown().await;
+}
+
+static JOIN_SIZES: Sizes = Sizes::new();
+
+/// A batched function deployment.
+#[deployment(max_ongoing_requests = 8)]
+#[batch(max_batch_size = 4, batch_wait_timeout_s = 0.5)]
+async fn shout(words: Vec<String>) -> Vec<String> {
+    JOIN_SIZES.push(words.len());
+    words.into_iter().map(|w| w.to_uppercase()).collect()
+}
+
+#[graph]
+async fn shouting(word: String) -> String {
+    shout(word)
+}
+
+#[tokio::test]
+async fn a_function_deployment_can_be_batched() {
+    let g = serve_runtime::start(shouting).bounded().await.unwrap();
+    let calls: Vec<_> = ["a", "b", "c", "d"]
+        .map(|w| {
+            let g = g.clone();
+            tokio::spawn(async move { g.call(w.to_owned()).bounded().await.unwrap() })
+        })
+        .into_iter()
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    assert_eq!(answers, vec!["A", "B", "C", "D"]);
+    assert_eq!(JOIN_SIZES.take(), vec![4]);
+    g.shutdown().await;
+}
+
+// ---- over HTTP, with the batch sizes in the metrics --------------------------------------
+
+#[deployment(max_ongoing_requests = 32)]
+#[derive(Default)]
+struct Tripler;
+
+#[deployment]
+impl Tripler {
+    #[batch(max_batch_size = 5, batch_wait_timeout_s = 0.5)]
+    async fn triple(&self, xs: Vec<i64>) -> Vec<i64> {
+        xs.into_iter().map(|x| x * 3).collect()
+    }
+}
+
+#[graph(route_prefix = "/triple")]
+async fn tripling(x: i64) -> i64 {
+    let t = Tripler::bind();
+    t.triple(x)
+}
+
+/// The value of the one sample `series` (name and labels, as written) in `text`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{series}` in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http_requests_are_batched_and_the_sizes_are_in_the_metrics() {
+    let server = common::bounded(
+        serve_runtime::App::new()
+            .graph(tripling)
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let calls: Vec<_> = (0..10i64)
+        .map(|x| {
+            tokio::spawn(async move {
+                let body = format!("{{\"x\":{x}}}");
+                (
+                    x,
+                    common::http_full(addr, "POST", "/triple", &[], &body).await,
+                )
+            })
+        })
+        .collect();
+    for call in calls {
+        let (x, (status, _, body)) = call.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, (x * 3).to_string());
+    }
+    let (status, _, text) = common::http_full(addr, "GET", "/-/metrics", &[], "").await;
+    assert_eq!(status, 200);
+    let labels = r#"application="tripling",deployment="Tripler",method="triple""#;
+    assert_eq!(
+        sample(&text, &format!("serve_batch_size_sum{{{labels}}}")),
+        10.0
+    );
+    assert_eq!(
+        sample(&text, &format!("serve_batch_size_count{{{labels}}}")),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("serve_batch_size_bucket{{{labels},le=\"4\"}}")
+        ),
+        0.0,
+        "both batches were full (5)"
+    );
+}
