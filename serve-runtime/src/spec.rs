@@ -50,6 +50,9 @@ pub struct DeploymentSpec {
     pub handles: Vec<String>,
     /// The arguments given to `bind`, in order.
     pub bind_args: Vec<BindArgSpec>,
+    /// Its `#[batch]` methods, with their sizes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub batched: Vec<crate::exec::BatchSpec>,
 }
 
 /// One argument given to a deployment's `bind` in the graph.
@@ -187,6 +190,7 @@ impl SpecBuilder {
         handles: &[usize],
         written: &[&str],
         params: Vec<crate::arg::BindParam>,
+        batched: &[crate::exec::BatchSpec],
     ) -> usize {
         let name = self.names.allocate(name);
         let handles = handles
@@ -211,6 +215,7 @@ impl SpecBuilder {
                     }
                 })
                 .collect(),
+            batched: batched.to_vec(),
         });
         self.spec.deployments.len() - 1
     }

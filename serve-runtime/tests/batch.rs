@@ -424,3 +424,102 @@ async fn http_requests_are_batched_and_the_sizes_are_in_the_metrics() {
         "both batches were full (5)"
     );
 }
+
+// ---- sizes from the config file, and changed while serving ------------------------------
+
+async fn triple_ten(addr: std::net::SocketAddr) {
+    let calls: Vec<_> = (0..10i64)
+        .map(|x| {
+            tokio::spawn(async move {
+                let body = format!("{{\"x\":{x}}}");
+                (
+                    x,
+                    common::http_full(addr, "POST", "/triple", &[], &body).await,
+                )
+            })
+        })
+        .collect();
+    for call in calls {
+        let (x, (status, _, body)) = call.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, (x * 3).to_string());
+    }
+}
+
+async fn batches_run(addr: std::net::SocketAddr) -> f64 {
+    let (_, _, text) = common::http_full(addr, "GET", "/-/metrics", &[], "").await;
+    let labels = r#"application="tripling",deployment="Tripler",method="triple""#;
+    sample(&text, &format!("serve_batch_size_count{{{labels}}}"))
+}
+
+#[tokio::test]
+async fn batch_sizes_come_from_the_config_and_change_while_serving() {
+    let built = serve_runtime::App::new()
+        .graph(tripling)
+        .build_config()
+        .unwrap();
+    for line in [
+        "        batch:  # the sizes of the `#[batch]` methods; changed at once, no restart",
+        "          triple:",
+        "            max_batch_size: 5  # the most inputs one call gets (at most max_ongoing_requests)",
+        "            batch_wait_timeout_s: 0.5  # how long the oldest input waits for more",
+    ] {
+        assert!(built.contains(line), "`{line}` is missing from:\n{built}");
+    }
+    let file = built.replace("max_batch_size: 5", "max_batch_size: 2");
+    let config = serve_runtime::ServeConfig::from_yaml("batch.yaml", &file).unwrap();
+    let app = serve_runtime::App::new().graph(tripling).config(config);
+    let server = common::bounded(app.bind("127.0.0.1:0")).await.unwrap();
+    let addr = server.local_addr();
+    triple_ten(addr).await;
+    assert_eq!(batches_run(addr).await, 5.0, "ten inputs in batches of two");
+
+    let (status, _, body) = common::http_full(addr, "PUT", "/-/config", &[], &built).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("tripling/Tripler: batch triple max_batch_size 2 -> 5"),
+        "{body}"
+    );
+    let (_, _, now) = common::http_full(addr, "GET", "/-/config", &[], "").await;
+    assert!(now.contains("max_batch_size: 5"), "{now}");
+    triple_ten(addr).await;
+    assert_eq!(batches_run(addr).await, 7.0, "then in batches of five");
+}
+
+#[test]
+fn batch_sizes_that_cannot_work_are_refused_and_placed() {
+    let refused = |text: &str| {
+        let config = serve_runtime::ServeConfig::from_yaml("batch.yaml", text).unwrap();
+        serve_runtime::App::new()
+            .graph(tripling)
+            .config(config)
+            .build_config()
+            .unwrap_err()
+            .to_string()
+    };
+    let deployment = "applications:\n  - name: tripling\n    deployments:\n      - name: Tripler\n";
+    let err = refused(&format!(
+        "{deployment}        batch:\n          tripel:\n            max_batch_size: 4\n"
+    ));
+    assert!(
+        err.contains("line 7, column 13: `Tripler` has no `#[batch]` method named `tripel`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `triple`?"), "{err}");
+    let err = refused(&format!(
+        "{deployment}        batch:\n          triple:\n            max_batch_size: 64\n"
+    ));
+    assert!(
+        err.contains(
+            "line 7, column 29: max_batch_size 64 of `triple` is more than max_ongoing_requests 32"
+        ),
+        "{err}"
+    );
+    let err = refused(&format!("{deployment}        max_ongoing_requests: 4\n"));
+    assert!(
+        err.contains(
+            "line 5, column 31: max_batch_size 5 of `triple` is more than max_ongoing_requests 4"
+        ),
+        "{err}"
+    );
+}

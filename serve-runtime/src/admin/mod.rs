@@ -128,6 +128,7 @@ impl Admin {
                 };
                 let (options, user_config, bind_args) = managed.current();
                 d.options = options;
+                d.batches = managed.shared().batches.iter().map(|b| b.spec()).collect();
                 // The graph's own arguments where none was set, then what was.
                 d.bind_args.extend(bind_args.values().clone());
                 d.user_config = user_config.map(|value| UserConfig {

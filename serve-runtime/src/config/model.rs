@@ -47,6 +47,16 @@ pub(crate) struct DeploymentConfig {
     pub(crate) health_check_timeout_s: Option<Spanned<f64>>,
     pub(crate) autoscaling_config: Option<Spanned<AutoscalingFile>>,
     pub(crate) bind_args: Option<Spanned<std::collections::BTreeMap<String, serde_json::Value>>>,
+    /// The sizes of `#[batch]` methods, by method name.
+    pub(crate) batch: Option<Spanned<std::collections::BTreeMap<String, Spanned<BatchFile>>>>,
+}
+
+/// One `#[batch]` method's sizes; what is left out stays the code's.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchFile {
+    pub(crate) max_batch_size: Option<Spanned<u32>>,
+    pub(crate) batch_wait_timeout_s: Option<Spanned<f64>>,
 }
 
 /// `autoscaling_config`, every field optional (Ray's defaults fill the rest).

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use crate::arg::BindArgs;
-use crate::config::model::{AutoscalingFile, DeploymentConfig, FileConfig};
+use crate::config::model::{AutoscalingFile, BatchFile, DeploymentConfig, FileConfig};
 use crate::config::problem::{Problem, suggest};
+use crate::exec::BatchSpec;
 use crate::options::{AutoscalingConfig, DeploymentOptions};
 use crate::spec::{DeploymentSpec, GraphSpec};
 
@@ -44,6 +45,8 @@ pub(crate) struct DeploymentSettings {
     pub(crate) bind_args: BTreeMap<String, serde_json::Value>,
     /// Where the file's `bind_args` are, for the deployment's own check.
     pub(crate) bind_args_at: (u32, u32),
+    /// The sizes of its `#[batch]` methods, in the order the code declares them.
+    pub(crate) batches: Vec<BatchSpec>,
 }
 
 impl PartialEq for DeploymentSettings {
@@ -53,11 +56,13 @@ impl PartialEq for DeploymentSettings {
             &self.options,
             &self.user_config,
             &self.bind_args,
+            &self.batches,
         ) == (
             &other.name,
             &other.options,
             &other.user_config,
             &other.bind_args,
+            &other.batches,
         )
     }
 }
@@ -110,6 +115,7 @@ impl GraphSettings {
                     user_config: None,
                     bind_args: code_bind_args(d),
                     bind_args_at: (0, 0),
+                    batches: d.batched.clone(),
                 })
                 .collect(),
         }
@@ -198,6 +204,10 @@ impl ServeSettings {
                 };
                 let spec = graph_spec.and_then(|g| g.deployment(dname));
                 overlay_deployment(target, d, &mut problems);
+                if let Some(batch) = &d.batch {
+                    overlay_batches(target, batch, &mut problems);
+                }
+                batches_fit(target, d, &mut problems);
                 if let (Some(args), Some(spec)) = (&d.bind_args, spec) {
                     overlay_bind_args(target, args, spec, &mut problems);
                 }
@@ -324,6 +334,82 @@ fn overlay_deployment(
             line: config.referenced.line() as u32,
             column: config.referenced.column() as u32,
         });
+    }
+}
+
+/// A batch must fit in a replica's `max_ongoing_requests`: each caller holds one of its
+/// slots while it waits, so a larger batch could never fill. Reported at the file's
+/// `max_batch_size` when it set one, else at its `max_ongoing_requests`.
+fn batches_fit(target: &DeploymentSettings, d: &DeploymentConfig, problems: &mut Vec<Problem>) {
+    let max_ongoing = target.options.max_ongoing_requests;
+    for spec in target
+        .batches
+        .iter()
+        .filter(|b| b.max_batch_size > max_ongoing)
+    {
+        let method = spec.method;
+        let size = d
+            .batch
+            .as_ref()
+            .and_then(|b| b.value.get(method))
+            .and_then(|sizes| sizes.value.max_batch_size.as_ref());
+        let at = match (size, &d.max_ongoing_requests) {
+            (Some(size), _) => &size.referenced,
+            (None, Some(ongoing)) => &ongoing.referenced,
+            (None, None) => &d.name.referenced,
+        };
+        problems.push(
+            Problem::at(
+                at,
+                format!(
+                    "max_batch_size {} of `{method}` is more than max_ongoing_requests {max_ongoing}",
+                    spec.max_batch_size
+                ),
+            )
+            .help(Some(format!(
+                "each caller holds one of a replica's max_ongoing_requests slots while it waits, so no batch could fill: set max_ongoing_requests to {} or more",
+                spec.max_batch_size
+            ))),
+        );
+    }
+}
+
+/// The file's sizes over the code's `#[batch]` ones; each must name a batched method.
+fn overlay_batches(
+    target: &mut DeploymentSettings,
+    batch: &Spanned<BTreeMap<String, Spanned<BatchFile>>>,
+    problems: &mut Vec<Problem>,
+) {
+    for (method, sizes) in &batch.value {
+        let Some(spec) = target.batches.iter_mut().find(|b| b.method == method) else {
+            let known: Vec<&str> = target.batches.iter().map(|b| b.method).collect();
+            let message = format!(
+                "`{}` has no `#[batch]` method named `{method}`",
+                target.name
+            );
+            let help = if known.is_empty() {
+                "only methods marked `#[batch(...)]` in the code take batch sizes".to_owned()
+            } else {
+                suggest(method, &known)
+            };
+            problems.push(Problem::at(&sizes.referenced, message).help(Some(help)));
+            continue;
+        };
+        if let Some(n) = &sizes.value.max_batch_size {
+            if n.value == 0 {
+                problems.push(Problem::at(
+                    &n.referenced,
+                    "max_batch_size must be at least 1",
+                ));
+            } else {
+                spec.max_batch_size = n.value;
+            }
+        }
+        if let Some(t) = &sizes.value.batch_wait_timeout_s
+            && let Some(wait) = seconds(t, true, problems)
+        {
+            spec.batch_wait_timeout_s = wait.as_secs_f64();
+        }
     }
 }
 

@@ -174,6 +174,28 @@ fn write_deployment(
         }
         field(out, 8, key, &value, what);
     }
+    if !d.batches.is_empty() {
+        out.push_str(
+            "        batch:  # the sizes of the `#[batch]` methods; changed at once, no restart\n",
+        );
+        for b in &d.batches {
+            let _ = writeln!(out, "          {}:", scalar(b.method));
+            field(
+                out,
+                12,
+                "max_batch_size",
+                &b.max_batch_size.to_string(),
+                "the most inputs one call gets (at most max_ongoing_requests)",
+            );
+            field(
+                out,
+                12,
+                "batch_wait_timeout_s",
+                &float(b.batch_wait_timeout_s),
+                "how long the oldest input waits for more",
+            );
+        }
+    }
     if let Some(config) = &d.user_config {
         let json = serde_json::to_string(&config.value).expect("JSON values always serialise");
         field(

@@ -25,6 +25,7 @@ use crate::control::placement::{Placement, Reservation};
 use crate::control::status::{DeploymentStatus, ReplicaState, ReplicaStatus};
 use crate::deployment::{Deployment, Factory};
 use crate::error::{BoxError, Error, chain, panic_message};
+use crate::exec::BatchSpec;
 use crate::exec::threads::ReplicaThreads;
 use crate::options::{DeploymentOptions, Executor};
 use crate::replica::{Replica, SetShared};
@@ -119,6 +120,34 @@ struct Record {
 }
 
 impl<D: Deployment> ManagedDeployment<D> {
+    /// Gives the `#[batch]` methods the sizes `settings` asks for, at once: the next batch
+    /// each replica forms uses them. Says what changed.
+    fn resize_batches(&self, settings: &DeploymentSettings) -> Vec<String> {
+        let shared = self.set.shared();
+        let mut changes = Vec::new();
+        for (now, next) in shared.batches.iter().zip(batch_sizes::<D>(Some(settings))) {
+            let before = now.spec();
+            if before == next {
+                continue;
+            }
+            now.set(next.max_batch_size, next.batch_wait_timeout_s);
+            let method = next.method;
+            if before.max_batch_size != next.max_batch_size {
+                changes.push(format!(
+                    "batch {method} max_batch_size {} -> {}",
+                    before.max_batch_size, next.max_batch_size
+                ));
+            }
+            if before.batch_wait_timeout_s != next.batch_wait_timeout_s {
+                changes.push(format!(
+                    "batch {method} batch_wait_timeout_s {} -> {}",
+                    before.batch_wait_timeout_s, next.batch_wait_timeout_s
+                ));
+            }
+        }
+        changes
+    }
+
     /// A deployment with the code's options, or those of `settings` (a config's) when
     /// given; fails when the config's `user_config` does not fit the deployment.
     pub(crate) fn new(
@@ -128,6 +157,7 @@ impl<D: Deployment> ManagedDeployment<D> {
         placement: Placement,
         constructor_timeout: Duration,
     ) -> Result<Arc<Self>, Error> {
+        let batches = batch_sizes::<D>(settings.as_ref());
         let (options, user_config, bind_args, args_at) = match settings {
             None => (D::OPTIONS, None, BindArgs::default(), (0, 0)),
             Some(settings) => {
@@ -156,7 +186,7 @@ impl<D: Deployment> ManagedDeployment<D> {
             (line, column) => Error::Config(format!("line {line}, column {column}: {e}")),
         })?;
         Ok(Arc::new(Self {
-            set: Arc::new(ReplicaSet::new(name, &options, D::BATCHED)),
+            set: Arc::new(ReplicaSet::new(name, &options, &batches)),
             factory: Mutex::new(Arc::new(factory)),
             previous_factory: Mutex::new(None),
             rebind,
@@ -436,6 +466,19 @@ impl<D: Deployment> ManagedDeployment<D> {
 }
 
 /// "num_replicas 2 -> 3" for every option that differs.
+/// The sizes of `D`'s `#[batch]` methods: the code's, or those `settings` gives.
+fn batch_sizes<D: Deployment>(settings: Option<&DeploymentSettings>) -> Vec<BatchSpec> {
+    D::BATCHED
+        .iter()
+        .map(|code| {
+            settings
+                .and_then(|s| s.batches.iter().find(|b| b.method == code.method))
+                .copied()
+                .unwrap_or(*code)
+        })
+        .collect()
+}
+
 fn option_changes(before: &DeploymentOptions, after: &DeploymentOptions) -> Vec<String> {
     macro_rules! rows {
         ($($field:ident),*) => {
@@ -596,6 +639,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 ..settings.options
             };
             let args = settings.bind_args();
+            let batch_changes = self.resize_batches(&settings);
             let user_config = settings.user_config.map(|c| c.value);
             // Checked before anything was applied; a failure here leaves the old ones.
             let rebound = (args != self.state().bind_args)
@@ -659,6 +703,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 .set_limits(next.max_ongoing_requests, next.max_queued_requests);
             self.changed.notify_one();
             let mut changes = option_changes(&before, &next);
+            changes.extend(batch_changes);
             if args_changed {
                 let values: Vec<String> = args
                     .values()

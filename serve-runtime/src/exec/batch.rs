@@ -30,7 +30,7 @@ use crate::replica::Replica;
 use crate::router::ReplicaGuard;
 
 /// A batched method as `#[batch(...)]` declares it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct BatchSpec {
     /// The method's name.
     pub method: &'static str,
@@ -93,6 +93,15 @@ impl BatchSettings {
         let wait = Duration::try_from_secs_f64(batch_wait_timeout_s).unwrap_or_default();
         self.wait_us
             .store(wait.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The sizes now, as a config would set them.
+    pub(crate) fn spec(&self) -> BatchSpec {
+        BatchSpec {
+            method: self.method,
+            max_batch_size: self.max_batch_size(),
+            batch_wait_timeout_s: self.wait().as_secs_f64(),
+        }
     }
 
     pub(crate) fn max_batch_size(&self) -> u32 {
