@@ -388,22 +388,7 @@ async fn http_requests_are_batched_and_the_sizes_are_in_the_metrics() {
     .await
     .unwrap();
     let addr = server.local_addr();
-    let calls: Vec<_> = (0..10i64)
-        .map(|x| {
-            tokio::spawn(async move {
-                let body = format!("{{\"x\":{x}}}");
-                (
-                    x,
-                    common::http_full(addr, "POST", "/triple", &[], &body).await,
-                )
-            })
-        })
-        .collect();
-    for call in calls {
-        let (x, (status, _, body)) = call.await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body, (x * 3).to_string());
-    }
+    triple_ten(addr).await;
     let (status, _, text) = common::http_full(addr, "GET", "/-/metrics", &[], "").await;
     assert_eq!(status, 200);
     let labels = r#"application="tripling",deployment="Tripler",method="triple""#;
