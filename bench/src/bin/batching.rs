@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use serve_runtime::{deployment, graph};
+use serve_runtime::{Graph, GraphHandle, deployment, graph};
 
 /// The fixed cost of one call, whatever its batch size.
 const FIXED: Duration = Duration::from_micros(1000);
@@ -62,22 +62,21 @@ async fn batched(x: u64) -> u64 {
     b.forward(x)
 }
 
-/// Calls/s and p50 latency of `call` driven by `callers` tasks for `seconds`.
-async fn drive<F, Fut>(call: F, callers: usize, seconds: f64) -> (f64, Duration)
+/// Calls/s and p50 latency (ms) of graph `g` driven by `callers` tasks for `seconds`.
+async fn drive<G>(g: &GraphHandle<G>, callers: usize, seconds: f64) -> (f64, f64)
 where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = u64> + Send,
+    G: Graph<Input = u64, Output = u64>,
 {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..callers)
         .map(|i| {
-            let call = call.clone();
+            let g = g.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut x = i as u64;
                 while Instant::now() < until {
                     let started = Instant::now();
-                    assert_eq!(call(x).await, x);
+                    assert_eq!(g.call(x).await.unwrap(), x);
                     latencies.push(started.elapsed());
                     x += callers as u64;
                 }
@@ -91,7 +90,7 @@ where
     }
     all.sort_unstable();
     let p50 = all.get(all.len() / 2).copied().unwrap_or_default();
-    (all.len() as f64 / seconds, p50)
+    (all.len() as f64 / seconds, p50.as_secs_f64() * 1e3)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -130,30 +129,12 @@ async fn main() {
     for callers in [1usize, 8, 32, 64] {
         let (mut s_rate, mut s_p50, mut b_rate, mut b_p50) = (vec![], vec![], vec![], vec![]);
         for _ in 0..rounds {
-            let g = single.clone();
-            let (rate, p50) = drive(
-                move |x| {
-                    let g = g.clone();
-                    async move { g.call(x).await.unwrap() }
-                },
-                callers,
-                seconds,
-            )
-            .await;
+            let (rate, p50) = drive(&single, callers, seconds).await;
             s_rate.push(rate);
-            s_p50.push(p50.as_secs_f64() * 1e3);
-            let g = batch.clone();
-            let (rate, p50) = drive(
-                move |x| {
-                    let g = g.clone();
-                    async move { g.call(x).await.unwrap() }
-                },
-                callers,
-                seconds,
-            )
-            .await;
+            s_p50.push(p50);
+            let (rate, p50) = drive(&batch, callers, seconds).await;
             b_rate.push(rate);
-            b_p50.push(p50.as_secs_f64() * 1e3);
+            b_p50.push(p50);
         }
         let (s, b) = (median(s_rate), median(b_rate));
         println!(
