@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,6 +18,7 @@ use crate::control::placement::{Placement, Resources};
 use crate::control::status::{GraphStatus, ReplicaState};
 use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
+use crate::ingress::Respond;
 use crate::ingress::{self, Route, RouteSettings};
 use crate::server::{self, HttpLimits};
 use crate::spec::GraphSpec;
@@ -74,7 +74,7 @@ impl App {
     /// Adds a graph, served at its `route_prefix`.
     pub fn graph<R: IntoGraph>(mut self, _graph: R) -> Self
     where
-        <R::Graph as Graph>::Output: Serialize,
+        <R::Graph as Graph>::Output: Respond,
     {
         self.entries.push(Entry {
             spec: <R::Graph as Graph>::spec,

@@ -66,6 +66,7 @@ mod router;
 mod server;
 mod slot;
 mod spec;
+mod stream;
 
 pub use adapter::{AdapterError, HttpRequest};
 pub use admin::DeployReport;
@@ -80,6 +81,7 @@ pub use deployment::{Client, Deployment, DeploymentKind};
 pub use error::{BoxError, Error, MAX_ERROR_MESSAGE};
 pub use graph::{Graph, IntoGraph};
 pub use handle::Handle;
+pub use ingress::Respond;
 #[cfg(feature = "otlp")]
 pub use observe::otlp::{OtlpGuard, otlp_layer};
 pub use options::{AutoscalingConfig, DeploymentOptions, Executor};
@@ -90,6 +92,7 @@ pub use spec::{
     ArgSpec, BindArgSpec, DeploymentSpec, Edge, GraphSpec, IngressOptions, InputSpec, NodeSpec,
     OutputSpec,
 };
+pub use stream::{ItemSender, ItemStream, StreamClosed};
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]
@@ -109,8 +112,8 @@ pub mod __private {
     };
     pub use crate::error::{BoxError, Error};
     pub use crate::exec::{
-        BatchFn, BatchReplica, BatchSpec, batch_future, invoke_batched, invoke_inline,
-        invoke_threads,
+        BatchFn, BatchReplica, BatchSpec, batch_future, hold_stream, invoke_batched, invoke_inline,
+        invoke_threads, invoke_threads_stream,
     };
     pub use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
     pub use crate::handle::Handle;
@@ -120,6 +123,7 @@ pub mod __private {
     pub use crate::slot::Slot;
     pub use crate::spec::IngressOptions;
     pub use crate::spec::{GraphSpec, SpecBuilder, constant, value};
+    pub use crate::stream::THREAD_BUFFER as STREAM_THREAD_BUFFER;
     pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;
     pub use inventory;

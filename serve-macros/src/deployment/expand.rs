@@ -230,6 +230,35 @@ pub fn client_method(
     let (ok, inline_body) = body_with(quote!(#replica.context()));
     let (_, threads_body) = body_with(quote!(&#context));
     let label = exposed.to_string();
+    let (inline_call, threads_call) = if method.output.streams() {
+        // The stream keeps the call's slot until it ends; on threads it runs there.
+        (
+            quote! {
+                let __serve_stream =
+                    #private::invoke_inline(&#replica, #label, async { #inline_body }).await?;
+                #private::Result::Ok(#private::hold_stream(__serve_stream, #replica, #label))
+            },
+            quote! {
+                #private::invoke_threads_stream(#replica, #label, move |#replica, #context| async move {
+                    let (#replica, #context) = (#replica, #context);
+                    let __serve_result = #threads_body;
+                    (#replica, __serve_result)
+                }).await
+            },
+        )
+    } else {
+        (
+            quote!(#private::invoke_inline(&#replica, #label, async { #inline_body }).await),
+            // The block owns the guard even when the body does not use it (a function
+            // deployment): the replica's slot is held until the call's work ends.
+            quote! {
+                #private::invoke_threads(#replica, #label, move |#replica, #context| async move {
+                    let (#replica, #context) = (#replica, #context);
+                    #threads_body
+                }).await
+            },
+        )
+    };
     quote! {
         #(#docs)*
         #vis async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
@@ -239,14 +268,9 @@ pub fn client_method(
                 <#self_ty as #private::Deployment>::OPTIONS.executor,
                 #private::Executor::Inline
             ) {
-                #private::invoke_inline(&#replica, #label, async { #inline_body }).await
+                #inline_call
             } else {
-                // The block owns the guard even when the body does not use it (a function
-                // deployment): the replica's slot is held until the call's work ends.
-                #private::invoke_threads(#replica, #label, move |#replica, #context| async move {
-                    let (#replica, #context) = (#replica, #context);
-                    #threads_body
-                }).await
+                #threads_call
             }
         }
     }

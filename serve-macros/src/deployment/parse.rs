@@ -17,6 +17,20 @@ pub enum Output {
 }
 
 impl Output {
+    /// Whether the method streams its answer: returns `ItemStream<T>` (or a `Result` of
+    /// one), by the type's last name as the runtime exports it.
+    pub fn streams(&self) -> bool {
+        let ty = match self {
+            Output::Unit => return false,
+            Output::Plain(ty) => ty,
+            Output::Fallible(ty) => match ok_type(ty) {
+                Some(ok) => ok,
+                None => return false,
+            },
+        };
+        last_segment(ty).is_some_and(|s| s.ident == "ItemStream")
+    }
+
     pub fn of(ret: &ReturnType, self_ty: &Type) -> Self {
         match ret {
             ReturnType::Default => Output::Unit,
@@ -29,6 +43,26 @@ impl Output {
                 }
             }
         }
+    }
+}
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        Type::Group(g) => last_segment(&g.elem),
+        Type::Paren(p) => last_segment(&p.elem),
+        _ => None,
+    }
+}
+
+/// `T` of `Result<T, E>` (or a one-parameter alias).
+fn ok_type(ty: &Type) -> Option<&Type> {
+    match &last_segment(ty)?.arguments {
+        syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        }),
+        _ => None,
     }
 }
 

@@ -5,9 +5,11 @@
 //! [`invoke_threads`] (sent to the replica's own threads), as the replica runs.
 
 pub(crate) mod batch;
+mod streaming;
 pub(crate) mod threads;
 
 pub use batch::{BatchFn, BatchReplica, BatchSpec, batch_future, invoke_batched};
+pub use streaming::{hold_stream, invoke_threads_stream};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -124,7 +126,7 @@ fn node_span<D>(replica: &Replica<D>, method: &'static str) -> tracing::Span {
 
 /// Turns a call's outcome into the caller's result, counting panics in a row.
 #[cold]
-fn settle<D, T>(
+pub(crate) fn settle<D, T>(
     replica: &Replica<D>,
     method: &'static str,
     outcome: std::thread::Result<Result<T, BoxError>>,
@@ -154,10 +156,10 @@ fn settle<D, T>(
 }
 
 /// A call on a replica's threads, as its caller sees it: dropping it unfinished cancels it.
-struct Running<T> {
-    task: JoinHandle<T>,
-    context: ReplicaContext,
-    finished: bool,
+pub(crate) struct Running<T> {
+    pub(crate) task: JoinHandle<T>,
+    pub(crate) context: ReplicaContext,
+    pub(crate) finished: bool,
 }
 
 impl<T> Drop for Running<T> {

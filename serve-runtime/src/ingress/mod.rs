@@ -2,6 +2,7 @@
 //! errors for everything that goes wrong.
 
 mod front;
+mod output;
 mod reply;
 
 use std::collections::BTreeMap;
@@ -13,12 +14,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, post};
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CONTENT_LENGTH};
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Serialize;
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::settings::GraphSettings;
@@ -28,6 +28,7 @@ use crate::error::Error;
 use crate::graph::Graph;
 use crate::router::ReplicaSet;
 pub(crate) use front::Front;
+pub use output::Respond;
 pub(crate) use reply::error_response;
 use reply::{error_reply, status_code_name};
 
@@ -95,7 +96,7 @@ pub(crate) async fn route_for<G: Graph>(
     graph: GraphSettings,
 ) -> Result<Route, Error>
 where
-    G::Output: Serialize,
+    G::Output: Respond,
 {
     let ingress = G::ingress();
     let prefix = graph.route_prefix.clone();
@@ -174,7 +175,7 @@ pub(crate) fn routers(routes: Vec<Route>, access_log: bool) -> Result<Routers, E
 
 async fn serve_request<G: Graph>(state: &GraphState<G>, request: Request) -> Response
 where
-    G::Output: Serialize,
+    G::Output: Respond,
 {
     // The request's whole life (body, queueing, graph) is bounded by its timeout; the body
     // is read first, under its own deadline, so a slow client holds no graph capacity.
@@ -198,6 +199,7 @@ where
             );
         }
     };
+    let accept = output::accept(&parts.headers);
     let input = match G::adapt(http::Request::from_parts(parts, body)).await {
         Ok(input) => input,
         Err(e) => {
@@ -207,10 +209,10 @@ where
     // Dropping the graph's future on timeout drops every node future still running for
     // this request: their work is cancelled, their replica slots given back.
     let answered = timeout_at(deadline, async {
-        // Holding a driver slot for the rest of the request bounds how many requests are
-        // in the graph.
-        let _slot = state.driver.acquire().await?;
-        state.handle.call(input).await
+        // Holding a driver slot for the rest of the request (a streamed body included)
+        // bounds how many requests are in the graph.
+        let slot = state.driver.acquire().await?;
+        state.handle.call(input).await.map(|output| (slot, output))
     });
     let Ok(result) = answered.await else {
         return error_reply(
@@ -225,22 +227,14 @@ where
         );
     };
     match result {
-        Ok(output) => match serde_json::to_vec(&output) {
-            Ok(json) => (
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                json,
-            )
-                .into_response(),
-            Err(e) => error_reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "serialize_failed",
-                &format!(
-                    "the output of graph `{}` could not be serialised to JSON: {e}",
-                    G::NAME
-                ),
-                None,
-            ),
-        },
+        Ok((slot, output)) => output.respond(
+            output::Answer {
+                graph: G::NAME,
+                accept,
+                item_timeout: request_timeout,
+            },
+            slot,
+        ),
         Err(e) => error_reply(e.status(), e.code(), &e.to_string(), e.deployment()),
     }
 }
