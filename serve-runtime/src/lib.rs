@@ -48,6 +48,7 @@ mod admin;
 mod app;
 mod arg;
 mod cli;
+mod compose;
 mod config;
 mod context;
 mod control;
@@ -104,6 +105,7 @@ struct ReadmeDoctests;
 pub mod __private {
     pub use crate::adapter::{AdapterError, HttpRequest, json_request, raw_bytes};
     pub use crate::arg::{ArgParser, BindArgs, BindParam, ConstArg, ParseArg, ParseArgFallback};
+    pub use crate::compose::{DepRef, FnNode, GraphNode, spec_fn_deployment, spec_inner_graph};
     pub use crate::context::ReplicaContext;
     pub use crate::control::BuildContext;
     pub use crate::deployment::{
@@ -122,7 +124,7 @@ pub mod __private {
     pub use crate::router::{ReplicaGuard, ReplicaSet};
     pub use crate::slot::Slot;
     pub use crate::spec::IngressOptions;
-    pub use crate::spec::{GraphSpec, SpecBuilder, constant, value};
+    pub use crate::spec::{ArgSpec, GraphSpec, SpecBuilder, constant, value};
     pub use crate::stream::THREAD_BUFFER as STREAM_THREAD_BUFFER;
     pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;

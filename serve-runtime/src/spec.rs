@@ -53,6 +53,10 @@ pub struct DeploymentSpec {
     /// Its `#[batch]` methods, with their sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batched: Vec<crate::exec::BatchSpec>,
+    /// The name its deployment declares (`name` is that, made unique in the graph): what
+    /// a graph that runs this one inside it names its copy from.
+    #[serde(skip)]
+    pub(crate) base: &'static str,
 }
 
 /// One argument given to a deployment's `bind` in the graph.
@@ -151,6 +155,10 @@ impl GraphSpec {
 pub struct SpecBuilder {
     spec: GraphSpec,
     names: NameAllocator,
+    /// The graphs run inside this one: each one's spec, with its deployments' names here.
+    inner: Vec<(GraphSpec, HashMap<String, String>)>,
+    /// The value ids of inner graphs' calls, as the value each stands for.
+    aliases: HashMap<String, ArgSpec>,
 }
 
 impl SpecBuilder {
@@ -168,6 +176,8 @@ impl SpecBuilder {
                 },
             },
             names: NameAllocator::default(),
+            inner: Vec::new(),
+            aliases: HashMap::new(),
         }
     }
 
@@ -192,6 +202,7 @@ impl SpecBuilder {
         params: Vec<crate::arg::BindParam>,
         batched: &[crate::exec::BatchSpec],
     ) -> usize {
+        let base = name;
         let name = self.names.allocate(name);
         let handles = handles
             .iter()
@@ -216,11 +227,77 @@ impl SpecBuilder {
                 })
                 .collect(),
             batched: batched.to_vec(),
+            base,
         });
         self.spec.deployments.len() - 1
     }
 
+    /// Adds the deployments of a graph run inside this one, named here in the order its
+    /// build starts them (so the names agree with the running ones). Returns its index.
+    pub fn inner_graph(&mut self, inner: GraphSpec) -> usize {
+        let mut names = HashMap::new();
+        for d in &inner.deployments {
+            let name = self.names.allocate(d.base);
+            names.insert(d.name.clone(), name.clone());
+            self.spec.deployments.push(DeploymentSpec {
+                name,
+                handles: d.handles.iter().map(|h| names[h].clone()).collect(),
+                ..d.clone()
+            });
+        }
+        self.inner.push((inner, names));
+        self.inner.len() - 1
+    }
+
+    /// Adds one call of inner graph `graph`, whose value is `id`: its nodes, as
+    /// `{id}.{node}`, with its inputs replaced by `args`.
+    pub fn inner_call(&mut self, graph: usize, id: &str, args: Vec<ArgSpec>) {
+        let args: Vec<ArgSpec> = args.into_iter().map(|a| self.resolve(a)).collect();
+        let (inner, names) = &self.inner[graph];
+        let at = |from: &str| -> ArgSpec {
+            match inner.inputs.iter().position(|i| i.name == from) {
+                Some(k) => args[k].clone(),
+                None => ArgSpec::Value {
+                    from: format!("{id}.{from}"),
+                },
+            }
+        };
+        let nodes: Vec<NodeSpec> = inner
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                id: format!("{id}.{}", n.id),
+                deployment: names[&n.deployment].clone(),
+                method: n.method.clone(),
+                args: n
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ArgSpec::Value { from } => at(from),
+                        constant => constant.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let output = at(&inner.output.from);
+        self.spec.nodes.extend(nodes);
+        self.aliases.insert(id.to_owned(), output);
+    }
+
+    /// An argument as the spec shows it: the call of an inner graph stands for the value
+    /// that graph returns.
+    fn resolve(&self, arg: ArgSpec) -> ArgSpec {
+        match arg {
+            ArgSpec::Value { from } => match self.aliases.get(&from) {
+                Some(target) => target.clone(),
+                None => ArgSpec::Value { from },
+            },
+            constant => constant,
+        }
+    }
+
     pub fn node(&mut self, id: &str, deployment: usize, method: Option<&str>, args: Vec<ArgSpec>) {
+        let args = args.into_iter().map(|a| self.resolve(a)).collect();
         self.spec.nodes.push(NodeSpec {
             id: id.to_owned(),
             deployment: self.spec.deployments[deployment].name.clone(),
@@ -230,8 +307,13 @@ impl SpecBuilder {
     }
 
     pub fn output(mut self, from: &str, ty: &str) -> GraphSpec {
+        let from = match self.resolve(value(from)) {
+            ArgSpec::Value { from } => from,
+            // An inner graph that returns a constant it was given: not a value to draw.
+            ArgSpec::Const { .. } => from.to_owned(),
+        };
         self.spec.output = OutputSpec {
-            from: from.to_owned(),
+            from,
             ty: ty.to_owned(),
         };
         self.spec

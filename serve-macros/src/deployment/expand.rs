@@ -516,6 +516,28 @@ pub fn bind_without_args(self_ty: &TokenStream, construct: TokenStream) -> Token
     }
 }
 
+/// `FnNode` for a function deployment: what lets a graph call it by name.
+pub fn fn_node(self_ty: &TokenStream) -> TokenStream {
+    let private = private();
+    quote! {
+        impl #private::FnNode for #self_ty {
+            type Handle = #private::Handle<#self_ty>;
+            async fn deploy<__SERVE_C: #private::Deploy>(
+                __serve_ctx: &mut __SERVE_C,
+            ) -> #private::Result<Self::Handle, #private::Error> {
+                __serve_ctx
+                    .deploy(|__serve_args: &#private::BindArgs| {
+                        #private::binder::<#self_ty>().with_args(__serve_args).bind()
+                    })
+                    .await
+            }
+            fn spec_dep(__serve_spec: &mut #private::SpecBuilder, __serve_written: &str) -> #private::DepRef {
+                #private::spec_fn_deployment::<#self_ty>(__serve_spec, __serve_written)
+            }
+        }
+    }
+}
+
 pub fn default_construct(self_ty: &Type) -> TokenStream {
     let private = private();
     quote_spanned!(self_ty.span()=> <#self_ty as #private::DefaultConstructible>::construct())

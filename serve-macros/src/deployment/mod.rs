@@ -243,5 +243,6 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
         batched,
     };
     let generated = expand::deployment(parts);
-    quote!(#item #marker #config #generated)
+    let by_name = expand::fn_node(&self_ty);
+    quote!(#item #marker #config #generated #by_name)
 }

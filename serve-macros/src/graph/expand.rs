@@ -32,8 +32,10 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
     let build = build(plan);
     let run = run(plan, &output_ty);
     let (adapter_items, adapt) = adapt(attr, plan.inputs);
+    let as_node = as_node(item, plan.inputs, &output_ty);
     quote! {
         #shell
+        #as_node
 
         const _: () = {
             #adapter_items
@@ -108,8 +110,10 @@ pub fn fallback(item: &ItemFn, params: &[Param]) -> TokenStream {
     let shell = shell(item);
     let input_ty = input_type(params);
     let output_ty = output_type(item);
+    let as_node = as_node(item, params, &output_ty);
     quote! {
         #shell
+        #as_node
         const _: () = {
             impl #name {
                 pub fn spec() -> #private::GraphSpec { ::core::unreachable!() }
@@ -123,6 +127,47 @@ pub fn fallback(item: &ItemFn, params: &[Param]) -> TokenStream {
                 async fn build<__SERVE_C: #private::Deploy>(_: &mut __SERVE_C) -> #private::Result<#private::Nodes, #private::Error> { ::core::unreachable!() }
                 async fn run(_: &#private::Nodes, _: Self::Input) -> #private::Result<Self::Output, #private::Error> { ::core::unreachable!() }
                 async fn adapt(_: #private::HttpRequest) -> #private::Result<Self::Input, #private::AdapterError> { ::core::unreachable!() }
+            }
+        };
+    }
+}
+
+/// What lets another graph call this one by name, as a node: a struct holding its started
+/// nodes, whose `call` takes the graph's parameters, and `FnNode` for the graph.
+fn as_node(item: &ItemFn, params: &[Param], output_ty: &TokenStream) -> TokenStream {
+    let private = private();
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let node = format_ident!("__serve_node_{}", name);
+    let idents: Vec<&Ident> = params.iter().map(|p| &p.ident).collect();
+    let types = params.iter().map(|p| &p.ty);
+    let input = match idents.as_slice() {
+        [one] => quote!(#one),
+        many => quote!((#(#many,)*)),
+    };
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #node(#private::GraphNode<#name>);
+
+        const _: () = {
+            impl #node {
+                #[allow(clippy::too_many_arguments)]
+                #vis async fn call(&self, #(#idents: #types),*) -> #private::Result<#output_ty, #private::Error> {
+                    self.0.run(#input).await
+                }
+            }
+
+            impl #private::FnNode for #name {
+                type Handle = #node;
+                async fn deploy<__SERVE_C: #private::Deploy>(
+                    __serve_ctx: &mut __SERVE_C,
+                ) -> #private::Result<Self::Handle, #private::Error> {
+                    #private::Result::Ok(#node(#private::GraphNode::deploy(__serve_ctx).await?))
+                }
+                fn spec_dep(__serve_spec: &mut #private::SpecBuilder, _: &str) -> #private::DepRef {
+                    #private::spec_inner_graph::<#name>(__serve_spec)
+                }
             }
         };
     }
@@ -153,6 +198,13 @@ fn deployment_item(ty: &syn::Path, item: TokenStream) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as #private::Deployment>::#item)
 }
 
+/// `<f as FnNode>::ITEM`, spanned at the user's path: what a graph calls by name (a
+/// function deployment or another graph) goes through this one projection.
+fn fn_node_item(ty: &syn::Path, item: TokenStream) -> TokenStream {
+    let private = private_at(ty.span());
+    quote_spanned!(ty.span()=> <#ty as #private::FnNode>::#item)
+}
+
 /// The borrow of the slot carrying node `n`'s value to its `j`th consumer.
 fn slot_ref(n: usize, j: usize) -> Ident {
     format_ident!("__serve_s_{}_{}", n, j)
@@ -167,6 +219,10 @@ fn build(plan: &Plan<'_>) -> TokenStream {
     let deploys = plan.deps.iter().enumerate().map(|(i, dep)| {
         let ident = dep_ident(i);
         let ty = &dep.ty;
+        if let Kind::Function = dep.kind {
+            let deploy = fn_node_item(ty, quote!(deploy));
+            return quote!(let #ident = #deploy(__serve_ctx).await?;);
+        }
         // The constructor is made again when a config changes the `bind` arguments, so the
         // handles it takes are cloned into the closure that makes it.
         let captured: Vec<_> = dep
@@ -280,7 +336,11 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
     called.dedup();
     let lookups = called.iter().map(|&d| {
         let handle = dep_ident(d);
-        let ty = deployment_item(&plan.deps[d].ty, quote!(Handle));
+        let dep = &plan.deps[d];
+        let ty = match dep.kind {
+            Kind::Struct => deployment_item(&dep.ty, quote!(Handle)),
+            Kind::Function => fn_node_item(&dep.ty, quote!(Handle)),
+        };
         quote!(let #handle: &#ty = __serve_nodes.get(#d);)
     });
     let params: Vec<&Ident> = plan.inputs.iter().map(|p| &p.ident).collect();
@@ -427,6 +487,10 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
         let ident = dep_ident(i);
         let ty = &d.ty;
         let text = path_text(ty);
+        if let Kind::Function = d.kind {
+            let spec_dep = fn_node_item(ty, quote!(spec_dep));
+            return quote!(let #ident = #spec_dep(&mut __serve_spec, #text););
+        }
         let kind = match d.kind {
             Kind::Struct => quote!(#private::DeploymentKind::Struct),
             Kind::Function => quote!(#private::DeploymentKind::Function),
@@ -470,7 +534,13 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
                 quote!(#private::constant(#text))
             }
         });
-        quote!(__serve_spec.node(#id, #dep, #method, ::std::vec![#(#args),*]);)
+        match plan.deps[node.dep].kind {
+            Kind::Struct => quote!(__serve_spec.node(#id, #dep, #method, ::std::vec![#(#args),*]);),
+            Kind::Function => {
+                let spec_call = fn_node_item(&plan.deps[node.dep].ty, quote!(spec_call));
+                quote!(#spec_call(&mut __serve_spec, #dep, #id, ::std::vec![#(#args),*]);)
+            }
+        }
     });
     let output = value_id(&plan.output);
     let output_text = tidy(&output_ty.to_string());
