@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin, DeployReport};
+use crate::alone::{Alone, Params, Standalone};
 use crate::config::settings::GraphSettings;
 use crate::config::{ConfigError, ServeConfig, ServeSettings};
 use crate::control::StartOptions;
@@ -83,6 +84,32 @@ impl App {
             }),
         });
         self
+    }
+
+    /// Serves a function deployment on its own, with no graph written around it: `POST
+    /// /{name}` with a JSON object of its parameters (an `Option` one may be left out)
+    /// answers with what it returns, as a one-node graph would. The route, its replicas
+    /// and options can be changed in the config like any graph's (the application is
+    /// named after the deployment).
+    ///
+    /// ```no_run
+    /// # use serve_runtime::{App, deployment};
+    /// #[deployment]
+    /// async fn embed(text: String) -> Vec<f32> {
+    ///     vec![text.len() as f32]
+    /// }
+    ///
+    /// # async fn serve() -> std::process::ExitCode {
+    /// App::new().deployment::<embed>().run().await // POST /embed {"text": "..."}
+    /// # }
+    /// ```
+    pub fn deployment<D>(self) -> Self
+    where
+        D: Standalone,
+        D::Input: Params,
+        D::Output: Respond,
+    {
+        self.graph(Alone::<D>::new())
     }
 
     /// Starts with a config's settings on top of the code's (see [`ServeConfig`]); it is

@@ -45,6 +45,7 @@ extern crate self as serve_runtime;
 
 mod adapter;
 mod admin;
+mod alone;
 mod app;
 mod arg;
 mod cli;
@@ -71,6 +72,7 @@ mod stream;
 
 pub use adapter::{AdapterError, HttpRequest};
 pub use admin::DeployReport;
+pub use alone::Alone;
 pub use app::{App, Server};
 pub use bytes::Bytes;
 pub use config::{ConfigError, Problem, ServeConfig};
@@ -104,6 +106,7 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::adapter::{AdapterError, HttpRequest, json_request, raw_bytes};
+    pub use crate::alone::{Params, Standalone};
     pub use crate::arg::{ArgParser, BindArgs, BindParam, ConstArg, ParseArg, ParseArgFallback};
     pub use crate::compose::{DepRef, FnNode, GraphNode, spec_fn_deployment, spec_inner_graph};
     pub use crate::context::ReplicaContext;
@@ -125,6 +128,7 @@ pub mod __private {
     pub use crate::slot::Slot;
     pub use crate::spec::IngressOptions;
     pub use crate::spec::{ArgSpec, GraphSpec, SpecBuilder, constant, value};
+    pub use crate::spec::{DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
     pub use crate::stream::THREAD_BUFFER as STREAM_THREAD_BUFFER;
     pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;

@@ -335,6 +335,13 @@ pub fn constant(expr: &str) -> ArgSpec {
     }
 }
 
+/// The largest request body a graph takes unless it says otherwise: 2 MiB, as axum's.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// How long a request may take unless its graph says otherwise: a minute, so that no
+/// request hangs forever unless a graph asks for more.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How the HTTP ingress serves a graph: `#[graph(route_prefix = ..., ...)]`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct IngressOptions {

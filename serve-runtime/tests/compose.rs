@@ -134,3 +134,69 @@ async fn the_inner_graph_is_still_a_graph_of_its_own() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "\"a | b\"");
 }
+
+// ---- a function deployment served on its own --------------------------------------------
+
+#[deployment]
+async fn greet(name: String, excited: Option<bool>) -> String {
+    let mark = if excited == Some(true) { "!" } else { "." };
+    format!("Hello, {name}{mark}")
+}
+
+#[tokio::test]
+async fn a_function_deployment_is_served_alone_at_its_name() {
+    let server = common::bounded(
+        serve_runtime::App::new()
+            .deployment::<greet>()
+            .bind("127.0.0.1:0"),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let post = |body: &'static str| common::http_full(addr, "POST", "/greet", &[], body);
+    let (status, _, body) = post(r#"{"name": "Ada"}"#).await;
+    assert_eq!((status, body.as_str()), (200, "\"Hello, Ada.\""));
+    let (status, _, body) = post(r#"{"excited": true, "name": "Ada"}"#).await;
+    assert_eq!((status, body.as_str()), (200, "\"Hello, Ada!\""));
+    let (status, _, body) = post(r#"{"excited": true}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("missing field `name`"), "{body}");
+    let (status, _, body) = post(r#"{"name": "Ada", "mood": "sunny"}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("unknown field `mood`, expected `name` or `excited`"),
+        "{body}"
+    );
+    let (status, _, body) = post(r#"{"name": 7}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("field `name`: invalid type: integer `7`"),
+        "{body}"
+    );
+
+    // It is a one-node graph: spec, status and in-process calls as for any graph.
+    let spec = <serve_runtime::Alone<greet> as serve_runtime::Graph>::spec();
+    assert_eq!(spec.ingress.route_prefix, "/greet");
+    let inputs: Vec<(&str, &str)> = spec
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.ty.as_str()))
+        .collect();
+    assert_eq!(inputs, [("name", "String"), ("excited", "Option<bool>")]);
+    assert_eq!(spec.nodes.len(), 1);
+    assert_eq!(
+        server.status()[0]
+            .deployment("greet")
+            .unwrap()
+            .target_replicas,
+        1
+    );
+    let g = serve_runtime::start(serve_runtime::Alone::<greet>::new())
+        .bounded()
+        .await
+        .unwrap();
+    assert_eq!(
+        g.call(("Bo".to_owned(), None)).bounded().await.unwrap(),
+        "Hello, Bo."
+    );
+}

@@ -8,6 +8,7 @@ use syn::{LitStr, Type, Visibility};
 use crate::deployment::attr::DeploymentAttr;
 use crate::deployment::batch::BatchTypes;
 use crate::deployment::parse::{Ctor, Method, Output, Param, values};
+use crate::graph::parse::tidy;
 use crate::paths::private;
 
 /// `impl DeploymentConfig`: the name and options.
@@ -533,6 +534,66 @@ pub fn fn_node(self_ty: &TokenStream) -> TokenStream {
             }
             fn spec_dep(__serve_spec: &mut #private::SpecBuilder, __serve_written: &str) -> #private::DepRef {
                 #private::spec_fn_deployment::<#self_ty>(__serve_spec, __serve_written)
+            }
+        }
+    }
+}
+
+/// `Standalone` for a function deployment: what `App::deployment` serves at `route`. Its
+/// needs (parameters that deserialise, an output that serialises) are bounds of the
+/// generic code that serves it, checked only there.
+pub fn standalone(
+    self_ty: &TokenStream,
+    sig: &syn::Signature,
+    method: &Method<'_>,
+    batched: Option<&BatchTypes>,
+    route: &str,
+) -> TokenStream {
+    let private = private();
+    let (idents, mut types) = args(&method.params);
+    // A batched function is called (and served) one input at a time.
+    if let Some(b) = batched {
+        types = vec![&b.input];
+    }
+    let names: Vec<String> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(pat) => Some(pat),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .filter(|pat| crate::deployment::parse::context_param(&pat.ty).is_none())
+        .enumerate()
+        .map(|(i, pat)| match &*pat.pat {
+            syn::Pat::Ident(p) => p.ident.to_string().trim_start_matches('_').to_owned(),
+            _ => format!("arg{i}"),
+        })
+        .collect();
+    let type_texts = types.iter().map(|ty| tidy(&quote!(#ty).to_string()));
+    let (mut ok, _) = result(&method.output, quote!(()));
+    let mut output_text = match &method.output {
+        Output::Unit => "()".to_owned(),
+        Output::Plain(ty) | Output::Fallible(ty) => tidy(&quote!(#ty).to_string()),
+    };
+    if let Some(b) = batched {
+        let out = &b.output;
+        ok = quote!(#out);
+        output_text = tidy(&quote!(#out).to_string());
+    }
+    quote! {
+        impl #private::Standalone for #self_ty {
+            type Input = (#(#types,)*);
+            type Output = #ok;
+            const PARAMS: &'static [&'static str] = &[#(#names),*];
+            const PARAM_TYPES: &'static [&'static str] = &[#(#type_texts),*];
+            const OUTPUT_TYPE: &'static str = #output_text;
+            const ROUTE: &'static str = #route;
+            fn call(
+                __serve_handle: &#private::Handle<Self>,
+                __serve_input: Self::Input,
+            ) -> impl ::core::future::Future<Output = #private::Result<Self::Output, #private::Error>> + ::core::marker::Send {
+                let (#(#idents,)*) = __serve_input;
+                async move { __serve_handle.call(#(#idents),*).await }
             }
         }
     }

@@ -198,6 +198,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     let self_type: syn::Type = syn::parse_quote!(#ident);
     let method = parse::function(item, &self_type);
     let call = format_ident!("call", span = ident.span());
+    let mut batch_types = None;
     let (client, batched) = match batch {
         None => (
             expand::client_method(&self_ty, &method, &call, quote!(#ident), false),
@@ -216,10 +217,9 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
                 0,
                 &types,
             );
-            (
-                client,
-                batch::specs(&self_ty, &[("call".to_owned(), &batch)]),
-            )
+            let specs = batch::specs(&self_ty, &[("call".to_owned(), &batch)]);
+            batch_types = Some(types);
+            (client, specs)
         }
     };
     let methods = vec![(call.clone(), client)];
@@ -244,5 +244,12 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     };
     let generated = expand::deployment(parts);
     let by_name = expand::fn_node(&self_ty);
-    quote!(#item #marker #config #generated #by_name)
+    let route = format!(
+        "/{}",
+        attr.name
+            .as_ref()
+            .map_or_else(|| ident.to_string(), |n| n.value())
+    );
+    let alone = expand::standalone(&self_ty, &item.sig, &method, batch_types.as_ref(), &route);
+    quote!(#item #marker #config #generated #by_name #alone)
 }

@@ -13,13 +13,6 @@ use crate::graph::check::{DepArg, Kind, NodeArg, Plan, ValueRef};
 use crate::graph::parse::{Param, path_text, tidy};
 use crate::paths::{SERDE, private, private_at};
 
-/// Default largest request body: 2 MiB, as axum's own default.
-const DEFAULT_BODY_LIMIT: u64 = 2 * 1024 * 1024;
-
-/// Default time a request may take before the ingress answers 504: one minute, so that no
-/// request hangs forever unless a graph asks for more.
-const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 60_000;
-
 pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
     let private = private();
     let name = &item.sig.ident;
@@ -564,11 +557,18 @@ fn ingress(attr: &GraphAttr) -> TokenStream {
         Adapter::RawBytes(_) => RAW_BYTES.to_owned(),
         Adapter::Custom(path) => path_text(path),
     };
-    let limit = attr.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
-    let timeout = attr
-        .request_timeout_ms
-        .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    // Unset, the runtime's defaults, which a deployment served alone gets too.
+    let limit = match attr.body_limit {
+        Some(limit) => {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            quote!(#limit)
+        }
+        None => quote!(#private::DEFAULT_BODY_LIMIT),
+    };
+    let timeout = match attr.request_timeout_ms {
+        Some(ms) => quote!(::core::time::Duration::from_millis(#ms)),
+        None => quote!(#private::DEFAULT_REQUEST_TIMEOUT),
+    };
     let driver = attr.driver.to_tokens();
     let driver = quote!(#driver.resolve(false));
     quote! {
@@ -577,7 +577,7 @@ fn ingress(attr: &GraphAttr) -> TokenStream {
             http_adapter: #adapter,
             driver: #driver,
             body_limit: #limit,
-            request_timeout: ::core::time::Duration::from_millis(#timeout),
+            request_timeout: #timeout,
         }
     }
 }
