@@ -65,6 +65,9 @@ pub trait Deployment: Sized + Send + Sync + 'static {
     /// The methods marked `#[batch(...)]`, with the sizes declared there.
     #[doc(hidden)]
     const BATCHED: &'static [crate::exec::BatchSpec] = &[];
+    /// Its `#[multiplexed]` loader, if it has one.
+    #[doc(hidden)]
+    const MULTIPLEXED: Option<crate::multiplex::MultiplexSpec> = None;
 
     /// Whether the impl has a `check_health` of its own. Without one nothing is run on the
     /// replica to check it: a replica busy in long blocking work is not replaced (its

@@ -59,6 +59,7 @@ mod exec;
 mod graph;
 mod handle;
 mod ingress;
+mod multiplex;
 mod observe;
 mod options;
 pub mod registry;
@@ -85,6 +86,7 @@ pub use error::{BoxError, Error, MAX_ERROR_MESSAGE};
 pub use graph::{Graph, IntoGraph};
 pub use handle::Handle;
 pub use ingress::Respond;
+pub use multiplex::Loaded;
 #[cfg(feature = "otlp")]
 pub use observe::otlp::{OtlpGuard, otlp_layer};
 pub use options::{AutoscalingConfig, DeploymentOptions, Executor};
@@ -122,6 +124,7 @@ pub mod __private {
     };
     pub use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
     pub use crate::handle::Handle;
+    pub use crate::multiplex::{MultiplexSpec, load_model};
     pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
     pub use crate::router::{ReplicaGuard, ReplicaSet};

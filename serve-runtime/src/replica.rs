@@ -1,13 +1,14 @@
 //! One replica: an instance of a deployment, the calls it is serving, and where they run.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Notify;
 
 use crate::context::ReplicaContext;
 use crate::exec::batch::{BatchQueues, BatchSettings, BatchSpec};
 use crate::exec::threads::ReplicaThreads;
+use crate::multiplex::{HeldModels, ModelCounts};
 use crate::observe::stats::{CallSnapshot, CallStats};
 
 /// How many panics in a row make a replica unhealthy, so the controller replaces it.
@@ -30,10 +31,14 @@ pub(crate) struct SetShared {
     pub(crate) starts: AtomicU64,
     /// The sizes of each `#[batch]` method, in the order the deployment declares them.
     pub(crate) batches: Box<[Arc<BatchSettings>]>,
+    /// Models loaded and unloaded by the replicas of a `#[multiplexed]` deployment.
+    pub(crate) models: ModelCounts,
+    /// Whether the deployment has a `#[multiplexed]` loader.
+    pub(crate) multiplexed: bool,
 }
 
 impl SetShared {
-    pub(crate) fn new(name: String, batched: &[BatchSpec]) -> Self {
+    pub(crate) fn new(name: String, batched: &[BatchSpec], multiplexed: bool) -> Self {
         Self {
             name,
             queued: AtomicU32::new(0),
@@ -46,6 +51,8 @@ impl SetShared {
                 .iter()
                 .map(|spec| Arc::new(BatchSettings::new(spec)))
                 .collect(),
+            models: ModelCounts::default(),
+            multiplexed,
         }
     }
 
@@ -94,6 +101,8 @@ pub(crate) struct Replica<D> {
     pub(crate) stats: Arc<CallStats>,
     /// The replica's queue for each `#[batch]` method.
     pub(crate) batches: BatchQueues,
+    /// The models a `#[multiplexed]` deployment's replica holds.
+    pub(crate) models: OnceLock<Arc<dyn HeldModels>>,
 }
 
 impl<D> Replica<D> {
@@ -112,6 +121,7 @@ impl<D> Replica<D> {
         Self {
             instance,
             batches,
+            models: OnceLock::new(),
             calls: AtomicU64::new(0),
             panics: AtomicU32::new(0),
             shared,
@@ -127,6 +137,11 @@ impl<D> Replica<D> {
 
     pub(crate) fn instance(&self) -> &D {
         &self.instance
+    }
+
+    /// Whether the replica holds model `id`, or is loading it.
+    pub(crate) fn holds_model(&self, id: &str) -> bool {
+        self.models.get().is_some_and(|m| m.holds(id))
     }
 
     pub(crate) fn ongoing(&self) -> u32 {

@@ -28,9 +28,14 @@ pub struct ReplicaSet<D> {
 }
 
 impl<D> ReplicaSet<D> {
-    pub(crate) fn new(name: String, options: &DeploymentOptions, batched: &[BatchSpec]) -> Self {
+    pub(crate) fn new(
+        name: String,
+        options: &DeploymentOptions,
+        batched: &[BatchSpec],
+        multiplexed: bool,
+    ) -> Self {
         Self {
-            shared: Arc::new(SetShared::new(name, batched)),
+            shared: Arc::new(SetShared::new(name, batched, multiplexed)),
             replicas: ArcSwap::from_pointee(Vec::new()),
             max_ongoing: AtomicU32::new(options.max_ongoing_requests.max(1)),
             max_queued: AtomicU32::new(options.max_queued_requests),
@@ -40,7 +45,7 @@ impl<D> ReplicaSet<D> {
 
     /// A set of inline replicas that no controller manages: the ingress's own.
     pub(crate) fn fixed(name: String, options: &DeploymentOptions, make: impl Fn() -> D) -> Self {
-        let set = Self::new(name, options, &[]);
+        let set = Self::new(name, options, &[], false);
         for id in 0..options.num_replicas {
             let context =
                 ReplicaContext::new(set.name().to_owned(), id, Vec::new(), 0.0, Executor::Inline);
@@ -120,9 +125,22 @@ impl<D> ReplicaSet<D> {
     /// theirs, and a newcomer joins the queue behind them rather than taking it (a caller
     /// that calls again the moment its last call returns would otherwise starve them).
     pub async fn acquire(&self) -> Result<ReplicaGuard<D>, Error> {
+        self.acquire_with(|| self.try_acquire()).await
+    }
+
+    /// [`acquire`](Self::acquire) for a call that needs model `id`: a replica that holds
+    /// it (or is loading it) when one has room, else any, as for other calls.
+    pub async fn acquire_model(&self, id: &str) -> Result<ReplicaGuard<D>, Error> {
+        self.acquire_with(|| self.try_acquire_model(id)).await
+    }
+
+    async fn acquire_with(
+        &self,
+        try_now: impl Fn() -> Option<ReplicaGuard<D>>,
+    ) -> Result<ReplicaGuard<D>, Error> {
         let queued = &self.shared.queued;
         if queued.load(Ordering::Acquire) == 0
-            && let Some(guard) = self.try_acquire()
+            && let Some(guard) = try_now()
         {
             return Ok(guard);
         }
@@ -135,7 +153,7 @@ impl<D> ReplicaSet<D> {
         if ahead >= max_queued {
             queued.fetch_sub(1, Ordering::AcqRel);
             // The queue is full; a slot free this instant still serves rather than refuse.
-            return self.try_acquire().ok_or_else(|| Error::Overloaded {
+            return try_now().ok_or_else(|| Error::Overloaded {
                 deployment: self.name().to_owned(),
             });
         }
@@ -148,13 +166,29 @@ impl<D> ReplicaSet<D> {
         loop {
             let mut notified = pin!(self.shared.freed.notified());
             notified.as_mut().enable();
-            if may_take && let Some(guard) = self.try_acquire() {
+            if may_take && let Some(guard) = try_now() {
                 ticket.served = true;
                 return Ok(guard);
             }
             may_take = true;
             notified.await;
         }
+    }
+
+    /// Reserves a slot on a replica that holds model `id`, the least busy first, or on
+    /// any replica when none that holds it has room.
+    fn try_acquire_model(&self, id: &str) -> Option<ReplicaGuard<D>> {
+        let limit = self.max_ongoing.load(Ordering::Relaxed);
+        let list = self.replicas.load();
+        let mut warm: Vec<&Arc<Replica<D>>> = list.iter().filter(|r| r.holds_model(id)).collect();
+        warm.sort_by_key(|r| r.ongoing());
+        let replica = match warm.into_iter().find(|r| r.try_reserve(limit)) {
+            Some(replica) => replica,
+            None => pick(&list, limit)?,
+        };
+        Some(ReplicaGuard {
+            replica: Arc::clone(replica),
+        })
     }
 
     /// Reserves a slot on a replica if one is free now.

@@ -34,6 +34,10 @@ const SEVERAL: &[(&str, &str)] = &[
         "two hooks, each with its own wrong signature",
     ),
     (
+        "deployment/fail/multiplexed_signatures.stderr",
+        "two deployments: a loader that takes a `u64` id, and a `Loaded<M>` with no loader",
+    ),
+    (
         "deployment/fail/option_types.stderr",
         "three options, each of the wrong type",
     ),

@@ -7,6 +7,7 @@ use syn::{LitStr, Type, Visibility};
 
 use crate::deployment::attr::DeploymentAttr;
 use crate::deployment::batch::BatchTypes;
+use crate::deployment::multiplex::{self, Loader};
 use crate::deployment::parse::{Ctor, Method, Output, Param, values};
 use crate::graph::parse::tidy;
 use crate::paths::private;
@@ -187,6 +188,7 @@ fn call_args(params: &[Param], names: &[Ident], context: &TokenStream) -> Vec<To
             }
             Param::Context { by_ref: true } => quote!(#context),
             Param::Context { by_ref: false } => quote!(#private::Clone::clone(#context)),
+            Param::Model => quote!(__serve_model),
         })
         .collect()
 }
@@ -213,6 +215,7 @@ pub fn client_method(
     exposed: &Ident,
     target: TokenStream,
     receiver: bool,
+    loader: Option<&Loader<'_>>,
 ) -> TokenStream {
     let private = private();
     let (names, types) = args(&method.params);
@@ -223,10 +226,25 @@ pub fn client_method(
     let context = quote!(__serve_context);
     let awaited = method.is_async.then(|| quote!(.await));
     // Inline, the replica's own context; on threads, the call's, with its cancellation.
+    // A method that takes a `Loaded<M>` is called with the model's id in its place, and
+    // gets the model from its replica's cache first, where the call runs.
+    let model_id = quote!(__serve_model_id);
+    let takes_model = method.params.iter().any(|p| matches!(p, Param::Model));
+    let fetch = match loader {
+        Some(loader) if takes_model => Some(multiplex::fetch(
+            self_ty,
+            loader,
+            &replica,
+            &model_id,
+            &quote!(__serve_model),
+        )),
+        _ => None,
+    };
     let body_with = |context: TokenStream| {
         let args = call_args(&method.params, &names, &context);
         let call = quote!(#target(#self_arg #(#args),*) #awaited);
-        result(&method.output, call)
+        let (ok, body) = result(&method.output, call);
+        (ok, quote!({ #fetch #body }))
     };
     let (ok, inline_body) = body_with(quote!(#replica.context()));
     let (_, threads_body) = body_with(quote!(&#context));
@@ -260,10 +278,26 @@ pub fn client_method(
             },
         )
     };
+    let acquire = if fetch.is_some() {
+        quote!(self.__serve_set.acquire_model(&#model_id).await?)
+    } else {
+        quote!(self.__serve_set.acquire().await?)
+    };
+    // The caller's parameters in the method's order, the model's id where it takes the model.
+    let mut values = names.iter().zip(&types);
+    let params: Vec<TokenStream> = method
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            Param::Value(_) => values.next().map(|(n, ty)| quote!(#n: #ty)),
+            Param::Model if fetch.is_some() => Some(quote!(#model_id: ::std::string::String)),
+            Param::Model | Param::Context { .. } => None,
+        })
+        .collect();
     quote! {
         #(#docs)*
-        #vis async fn #exposed(&self, #(#names: #types),*) -> #private::Result<#ok, #private::Error> {
-            let #replica = self.__serve_set.acquire().await?;
+        #vis async fn #exposed(&self, #(#params),*) -> #private::Result<#ok, #private::Error> {
+            let #replica = #acquire;
             // A constant: the branch not taken is compiled out.
             if ::core::matches!(
                 <#self_ty as #private::Deployment>::OPTIONS.executor,

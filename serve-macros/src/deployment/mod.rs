@@ -5,6 +5,7 @@ mod attr;
 mod batch;
 mod check;
 mod expand;
+mod multiplex;
 mod parse;
 
 use proc_macro2::TokenStream;
@@ -76,12 +77,14 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     for f in cleaned.items.iter_mut() {
         if let syn::ImplItem::Fn(f) = f {
             batch::strip(&mut f.attrs);
+            multiplex::strip(&mut f.attrs);
         }
     }
     let d = parse::deployment_impl(item);
     for f in &d.hooks {
         let what = format!("`{}`, which the runtime calls", f.sig.ident);
         batch::misplaced(&f.attrs, &what, errors);
+        multiplex::misplaced(&f.attrs, &what, errors);
     }
     for f in item.items.iter().filter_map(|i| match i {
         syn::ImplItem::Fn(f) if f.sig.receiver().is_none() => Some(f),
@@ -89,6 +92,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     }) {
         let what = format!("`{}`, which takes no `self`", f.sig.ident);
         batch::misplaced(&f.attrs, &what, errors);
+        multiplex::misplaced(&f.attrs, &what, errors);
     }
     let item = &cleaned;
     if !check::deployment_impl(&d, errors) {
@@ -96,11 +100,23 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     }
     let ident = parse::type_ident(d.self_ty).expect("checked above");
     let self_ty = d.self_ty.to_token_stream();
+    // The loader of a multiplexed deployment is the runtime's to call, not a handle's.
+    let loader = multiplex::loader(&d.methods, d.self_ty, errors);
+    // A loader that was refused has its error; the methods that need it are left out
+    // without another.
+    let loader_refused =
+        loader.is_none() && d.methods.iter().any(|f| multiplex::has_attr(&f.attrs));
     // Methods that break a rule are left out of the client, so one mistake gives one error.
     let checked: Vec<_> = d
         .methods
         .iter()
-        .filter(|f| check::method(&f.sig, errors))
+        .filter(|f| !multiplex::has_attr(&f.attrs))
+        .filter(|f| {
+            check::method(&f.sig, errors)
+                && (loader.is_some()
+                    || (!loader_refused && multiplex::needs_no_loader(&f.sig, errors))
+                    || (loader_refused && !multiplex::takes_model(&f.sig)))
+        })
         .collect();
     let first_sync = checked
         .iter()
@@ -136,7 +152,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         let name = &f.sig.ident;
         let target = quote!(<#self_ty>::#name);
         let client = match batch::attr(&f.attrs, errors) {
-            None => expand::client_method(&self_ty, &m, name, target, true),
+            None => expand::client_method(&self_ty, &m, name, target, true, loader.as_ref()),
             Some(attr) => {
                 // A batched method whose signature is wrong is left out of the client.
                 let Some(types) = batch::signature(&f.sig, errors) else {
@@ -152,7 +168,10 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         methods.push((name.clone(), client));
     }
     let batched: Vec<_> = batch_attrs.iter().map(|(n, a)| (n.clone(), a)).collect();
-    let batched = batch::specs(&self_ty, &batched);
+    let mut batched = batch::specs(&self_ty, &batched);
+    if let Some(loader) = &loader {
+        batched.0.extend(multiplex::spec(loader));
+    }
     let bind_params = d.ctor.as_ref().map(expand::bind_params).unwrap_or_default();
     let bind = match &d.ctor {
         Some(ctor) => expand::bind_with_ctor(&self_ty, ctor),
@@ -182,7 +201,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     batch::strip(&mut cleaned.attrs);
     let original = item;
     let item = &cleaned;
-    if !check::function(&item.sig, errors) {
+    if !check::function(&item.sig, errors) || !multiplex::needs_no_loader(&item.sig, errors) {
         return item.to_token_stream();
     }
     let ident = &item.sig.ident;
@@ -201,7 +220,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     let mut batch_types = None;
     let (client, batched) = match batch {
         None => (
-            expand::client_method(&self_ty, &method, &call, quote!(#ident), false),
+            expand::client_method(&self_ty, &method, &call, quote!(#ident), false, None),
             Default::default(),
         ),
         Some(batch) => {

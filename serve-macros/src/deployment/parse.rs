@@ -88,6 +88,8 @@ pub enum Param {
     Context {
         by_ref: bool,
     },
+    /// `Loaded<M>`: the model its caller names by id, from the replica's cache.
+    Model,
 }
 
 /// A method a handle can call.
@@ -184,7 +186,7 @@ pub fn values(params: &[Param]) -> Vec<&Type> {
         .iter()
         .filter_map(|p| match p {
             Param::Value(ty) => Some(ty),
-            Param::Context { .. } => None,
+            Param::Context { .. } | Param::Model => None,
         })
         .collect()
 }
@@ -199,6 +201,7 @@ fn params(sig: &Signature, self_ty: &Type) -> Vec<Param> {
         .filter_map(|arg| match arg {
             FnArg::Typed(pat) => Some(match context_param(&pat.ty) {
                 Some(by_ref) => Param::Context { by_ref },
+                None if crate::deployment::multiplex::is_loaded(&pat.ty) => Param::Model,
                 None => Param::Value(replace_self(&pat.ty, self_ty)),
             }),
             FnArg::Receiver(_) => None,

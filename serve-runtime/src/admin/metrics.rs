@@ -217,6 +217,16 @@ fn deployment_families(admin: &Admin) -> Vec<Family> {
         Gauge,
         "Replicas the controller keeps the deployment at now",
     );
+    let mut model_loads = Family::new(
+        "serve_multiplexed_models_load_counter",
+        Counter,
+        "Models a multiplexed deployment's replicas loaded",
+    );
+    let mut model_unloads = Family::new(
+        "serve_multiplexed_models_unload_counter",
+        Counter,
+        "Models a multiplexed deployment's replicas dropped to make room for others",
+    );
     let mut batches = Family::new(
         "serve_batch_size",
         Histogram,
@@ -264,6 +274,13 @@ fn deployment_families(admin: &Admin) -> Vec<Family> {
                 deployment(),
                 Value::Gauge(i64::from(status.target_replicas)),
             );
+            let models = &managed.shared().models;
+            if managed.shared().multiplexed {
+                let loads = models.loads.load(std::sync::atomic::Ordering::Relaxed);
+                let unloads = models.unloads.load(std::sync::atomic::Ordering::Relaxed);
+                model_loads.push(deployment(), Value::Counter(loads));
+                model_unloads.push(deployment(), Value::Counter(unloads));
+            }
             for batch in managed.shared().batches.iter() {
                 let mut labels = deployment();
                 labels.push(("method", batch.method.to_owned()));
@@ -275,6 +292,16 @@ fn deployment_families(admin: &Admin) -> Vec<Family> {
         }
     }
     vec![
-        requests, errors, latency, processing, queued, healthy, starts, target, batches,
+        requests,
+        errors,
+        latency,
+        processing,
+        queued,
+        healthy,
+        starts,
+        target,
+        batches,
+        model_loads,
+        model_unloads,
     ]
 }

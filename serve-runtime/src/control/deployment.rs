@@ -186,7 +186,12 @@ impl<D: Deployment> ManagedDeployment<D> {
             (line, column) => Error::Config(format!("line {line}, column {column}: {e}")),
         })?;
         Ok(Arc::new(Self {
-            set: Arc::new(ReplicaSet::new(name, &options, &batches)),
+            set: Arc::new(ReplicaSet::new(
+                name,
+                &options,
+                &batches,
+                D::MULTIPLEXED.is_some(),
+            )),
             factory: Mutex::new(Arc::new(factory)),
             previous_factory: Mutex::new(None),
             rebind,
