@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::Respond;
 use crate::ingress::{self, Route, RouteSettings};
-use crate::server::{self, HttpLimits};
+use crate::server::{self, HttpLimits, TlsFiles};
 use crate::spec::GraphSpec;
 
 type StartRoute = Box<
@@ -44,6 +45,7 @@ pub struct App {
     entries: Vec<Entry>,
     grace_period: Duration,
     limits: HttpLimits,
+    tls: Option<TlsFiles>,
     admin_addr: Option<SocketAddr>,
     admin_token: Option<String>,
     access_log: bool,
@@ -57,6 +59,7 @@ impl Default for App {
             entries: Vec::new(),
             grace_period: Duration::from_secs(30),
             limits: HttpLimits::default(),
+            tls: None,
             admin_addr: None,
             admin_token: None,
             access_log: false,
@@ -197,6 +200,18 @@ impl App {
         self
     }
 
+    /// Serves over TLS with this certificate chain and private key (PEM files; the
+    /// server's certificate first in the chain), offering HTTP/2 and HTTP/1.1 by ALPN.
+    /// The files are read when the app binds; a file that is missing or does not hold what
+    /// it should stops the start, naming it.
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
     /// The connection limits the app will serve with.
     pub fn http_limits(&self) -> HttpLimits {
         self.limits
@@ -263,6 +278,9 @@ impl App {
                 "the admin routes would be served on {admin}, which is not loopback, without a token; give one with --admin-token or SERVE_ADMIN_TOKEN (or App::admin_token)"
             )));
         }
+        // A certificate that cannot be read stops the start before any graph does.
+        let tls = self.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (graphs, admin) = self.start().await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -277,7 +295,7 @@ impl App {
             None => {
                 let admin_router = admin::router(Arc::clone(&admin), false);
                 let both = graphs.merge(admin_router).fallback(fallback);
-                let task = tokio::spawn(server::serve(listener, both, limits, stopped));
+                let task = tokio::spawn(server::serve(listener, both, limits, tls, stopped));
                 (vec![task], addr)
             }
             Some(at) => {
@@ -286,8 +304,21 @@ impl App {
                 let graphs = graphs.fallback(fallback.clone());
                 let admin_router = admin::router(Arc::clone(&admin), true).fallback(fallback);
                 let tasks = vec![
-                    tokio::spawn(server::serve(listener, graphs, limits, stopped.clone())),
-                    tokio::spawn(server::serve(admin_listener, admin_router, limits, stopped)),
+                    tokio::spawn(server::serve(
+                        listener,
+                        graphs,
+                        limits,
+                        tls,
+                        stopped.clone(),
+                    )),
+                    // The admin listener is on loopback: plain HTTP.
+                    tokio::spawn(server::serve(
+                        admin_listener,
+                        admin_router,
+                        limits,
+                        None,
+                        stopped,
+                    )),
                 ];
                 (tasks, admin_addr)
             }
@@ -297,8 +328,15 @@ impl App {
             .iter()
             .map(|(prefix, graph)| (prefix.clone(), graph.clone()))
             .collect();
+        let admin_scheme = if own_listener.is_some() {
+            "http"
+        } else {
+            scheme
+        };
         Ok(Server {
             addr,
+            scheme,
+            admin_scheme,
             admin_addr,
             routes,
             admin,
@@ -312,6 +350,8 @@ impl App {
 /// A running HTTP server; dropping it leaves it running until the runtime stops.
 pub struct Server {
     addr: SocketAddr,
+    scheme: &'static str,
+    admin_scheme: &'static str,
     admin_addr: SocketAddr,
     routes: Vec<(String, String)>,
     admin: Arc<Admin>,
@@ -324,6 +364,16 @@ impl Server {
     /// The address it listens on (useful after binding port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://host:port` or `https://host:port`: the base URL of the graphs' routes.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The base URL of the admin routes (`/-/healthz`, `/-/dashboard`...).
+    pub fn admin_url(&self) -> String {
+        format!("{}://{}", self.admin_scheme, self.admin_addr)
     }
 
     /// Where `/-/healthz` and `/-/routes` are served (see [`App::admin_addr`]).

@@ -92,7 +92,7 @@ pub use observe::otlp::{OtlpGuard, otlp_layer};
 pub use options::{AutoscalingConfig, DeploymentOptions, Executor};
 pub use render::Format;
 pub use serve_macros::{deployment, graph};
-pub use server::HttpLimits;
+pub use server::{HttpLimits, TlsFiles};
 pub use spec::{
     ArgSpec, BindArgSpec, DeploymentSpec, Edge, GraphSpec, IngressOptions, InputSpec, NodeSpec,
     OutputSpec,

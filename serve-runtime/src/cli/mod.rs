@@ -115,6 +115,13 @@ struct ServeArgs {
     /// [default: 30]
     #[arg(long, value_name = "SECONDS", value_parser = non_negative)]
     grace_period: Option<f64>,
+    /// Serve over TLS with this certificate chain (PEM, the server's certificate first);
+    /// HTTP/2 and HTTP/1.1 are offered by ALPN
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log one line per request: its id, route, status and latency
     #[arg(long)]
     access_log: bool,
@@ -255,6 +262,9 @@ impl App {
         if args.access_log {
             app = app.access_log(true);
         }
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            app = app.tls(cert, key);
+        }
         // The command line wins over the config, which wins over the defaults.
         let http = app
             .settings()
@@ -286,10 +296,10 @@ impl App {
             .iter()
             .map(|(prefix, graph)| format!("POST {prefix} -> {graph}"))
             .collect();
-        let admin = format!("  dashboard: http://{}/-/dashboard", server.admin_addr());
+        let admin = format!("  dashboard: {}/-/dashboard", server.admin_url());
         tracing::info!(
-            "ready on http://{}  routes: {}{admin}",
-            server.local_addr(),
+            "ready on {}  routes: {}{admin}",
+            server.url(),
             routes.join(", ")
         );
         shutdown_signal().await;

@@ -1,15 +1,21 @@
 //! The HTTP server under the ingress: our own accept loop on hyper, so the limits that keep
-//! hostile clients from holding resources can be set (axum's `serve` does not expose them).
+//! hostile clients from holding resources can be set (axum's `serve` does not expose them),
+//! serving HTTP/1.1 and HTTP/2, over TLS when given a certificate.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+mod conn;
+mod tls;
+
+use conn::Protocols;
+pub use tls::TlsFiles;
 
 /// The limits that keep slow or idle clients from holding the server: what an [`App`]
 /// serves with ([`App::http_limits`]).
@@ -40,11 +46,13 @@ impl Default for HttpLimits {
 }
 
 /// Serves `router` on `listener` until `stop` turns true, then stops accepting and waits
-/// for the connections in flight to finish their requests.
+/// for the connections in flight to finish their requests. HTTP/1.1 and HTTP/2 (told
+/// apart by the client's first bytes), over TLS when `tls` is given.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: HttpLimits,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let stopped = async move {
@@ -56,10 +64,7 @@ pub(crate) async fn serve(
     };
     tokio::pin!(stopped);
     let service = TowerToHyperService::new(router);
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
+    let protocols = Protocols::new(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     loop {
@@ -80,10 +85,30 @@ pub(crate) async fn serve(
             _ = &mut stopped => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        let (protocols, service, watcher, tls) = (
+            protocols.clone(),
+            service.clone(),
+            graceful.watcher(),
+            tls.clone(),
+        );
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => protocols.serve(stream, service, watcher).await,
+                Some(tls) => {
+                    // The handshake is bounded like a request's head.
+                    let handshake =
+                        tokio::time::timeout(protocols.header_read_timeout, tls.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => protocols.serve(stream, service, watcher).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
