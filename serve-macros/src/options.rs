@@ -285,6 +285,21 @@ pub fn positive(opt: &Opt, errors: &mut Errors) -> Option<f64> {
     None
 }
 
+/// `true` or `false`.
+pub fn boolean(opt: &Opt, errors: &mut Errors) -> Option<bool> {
+    match literal(&opt.value) {
+        Some(Lit::Bool(b)) => Some(b.value),
+        _ => {
+            errors.spanned(
+                &opt.value,
+                format!("`{}` must be `true` or `false`", opt.key),
+                format!("write `{} = true`", opt.key),
+            );
+            None
+        }
+    }
+}
+
 /// A string literal.
 pub fn string(opt: &Opt, errors: &mut Errors) -> Option<LitStr> {
     match &opt.value {

@@ -117,7 +117,7 @@ pub fn raw_bytes(request: HttpRequest) -> Bytes {
 fn check_json_content_type(request: &HttpRequest) -> Result<(), AdapterError> {
     let wrong = |got: &str| {
         AdapterError::unsupported_media_type(format!(
-            "expected `content-type: application/json`, got {got}"
+            "expected a JSON body: send the header `content-type: application/json` (got {got})"
         ))
     };
     let Some(value) = request.headers().get(CONTENT_TYPE) else {
@@ -271,7 +271,7 @@ mod tests {
         let err = json_request::<Input>(&req(Some("text/plain"), "{}"), FIELDS).unwrap_err();
         assert_eq!(
             err.message(),
-            "expected `content-type: application/json`, got `text/plain`"
+            "expected a JSON body: send the header `content-type: application/json` (got `text/plain`)"
         );
         let r = req(
             Some("application/vnd.api+json"),

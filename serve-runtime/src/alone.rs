@@ -124,8 +124,8 @@ where
     note = "derive `serde::Deserialize` for the parameter types, or write a `#[graph]` around the deployment with an `http_adapter` of your own"
 )]
 pub trait Params: Sized + Send + 'static {
-    /// Reads the fields of `map`, named `names` in order: an unknown field or a missing
-    /// one that is not an `Option` is an error naming it.
+    /// Reads the fields of `map`, named `names` in order: a missing one that is not an
+    /// `Option` is an error naming it; others are ignored.
     fn read<'de, A: MapAccess<'de>>(
         names: &'static [&'static str],
         map: A,
@@ -155,7 +155,10 @@ macro_rules! params_for_tuple {
                             }
                             slots.$i = Some(map.next_value()?);
                         })*
-                        _ => return Err(M::Error::unknown_field(&key, names)),
+                        // Fields it has no parameter for are ignored, as a graph's are.
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(($(match slots.$i {

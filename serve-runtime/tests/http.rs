@@ -34,6 +34,12 @@ async fn greeting(name: String, shout: bool) -> Greeting {
     greet(name, shout)
 }
 
+/// The same graph, refusing fields it has no parameter for.
+#[graph(route_prefix = "/greet_strict", deny_unknown_fields = true)]
+async fn strict_greeting(name: String, shout: bool) -> Greeting {
+    greet(name, shout)
+}
+
 #[deployment]
 async fn byte_len(body: Bytes) -> usize {
     body.len()
@@ -90,6 +96,7 @@ async fn napping(ms: u64) -> u64 {
 async fn serve() -> Server {
     App::new()
         .graph(greeting)
+        .graph(strict_greeting)
         .graph(length)
         .graph(echoing)
         .graph(napping)
@@ -173,7 +180,13 @@ async fn answers_json_and_lists_routes() {
     let r = request(addr, "GET", "/-/routes", None, "").await;
     assert_eq!(
         r.body,
-        json!({"/greet": "greeting", "/len": "length", "/echo": "echoing", "/nap": "napping"})
+        json!({
+            "/greet": "greeting",
+            "/greet_strict": "strict_greeting",
+            "/len": "length",
+            "/echo": "echoing",
+            "/nap": "napping"
+        })
     );
     server.shutdown().await.unwrap();
 }
@@ -213,6 +226,23 @@ async fn bad_input_is_400_naming_the_field() {
         r.body
     );
 
+    // Fields the graph has no parameter for are ignored, as Ray Serve's models do...
+    let r = post_json(addr, "/greet", r#"{"name":"ada","shout":false,"mood":1}"#).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // ...unless the graph says `deny_unknown_fields = true`.
+    let r = post_json(
+        addr,
+        "/greet_strict",
+        r#"{"name":"ada","shout":false,"mood":1}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let msg = r.body["error"].as_str().unwrap();
+    assert!(
+        msg.contains("unknown field `mood`, expected `name` or `shout`"),
+        "{msg}"
+    );
+
     let r = post_json(addr, "/greet", "[1, 2]").await;
     assert_eq!(r.status, 400);
     assert_eq!(
@@ -247,7 +277,7 @@ async fn wrong_route_method_type_and_size() {
     assert_eq!(r.body["code"], "unsupported_media_type");
     assert_eq!(
         r.body["error"],
-        "expected `content-type: application/json`, got `text/plain`"
+        "expected a JSON body: send the header `content-type: application/json` (got `text/plain`)"
     );
 
     // A body of exactly the limit is read.

@@ -55,7 +55,7 @@ fn check_content_type(request: &HttpRequest) -> Result<(), AdapterError> {
         Some(e) if e == "application/json" => Ok(()),
         Some(e) if e.starts_with("application/") && e.ends_with("+json") => Ok(()),
         _ => Err(AdapterError::unsupported_media_type(format!(
-            "expected `content-type: application/json`, got {}",
+            "expected a JSON body: send the header `content-type: application/json` (got {})",
             given.map_or_else(|| "none".to_owned(), |v| format!("`{}`", Quoted::new(v)))
         ))),
     }
@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(
             err.message(),
-            "expected `content-type: application/json`, got `text/plain`"
+            "expected a JSON body: send the header `content-type: application/json` (got `text/plain`)"
         );
         let body = r#"{"image_url": "file:///a.png", "category": "x"}"#;
         assert!(

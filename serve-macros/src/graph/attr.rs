@@ -13,6 +13,7 @@ pub const OPTIONS: &[&str] = &[
     "http_adapter",
     "body_limit",
     "request_timeout_ms",
+    "deny_unknown_fields",
     "num_replicas",
     "max_ongoing_requests",
     "max_queued_requests",
@@ -33,6 +34,9 @@ pub struct GraphAttr {
     pub adapter: Adapter,
     pub body_limit: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    /// Refuse JSON fields the graph has no parameter for (by default they are ignored, as
+    /// Ray Serve's models do).
+    pub deny_unknown_fields: bool,
     pub driver: ReplicaOptions,
 }
 
@@ -42,6 +46,7 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
         adapter: Adapter::Json,
         body_limit: None,
         request_timeout_ms: None,
+        deny_unknown_fields: false,
         driver: ReplicaOptions::default(),
     };
     for opt in options::parse(attr, OPTIONS, "graph", errors) {
@@ -54,6 +59,9 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
             }
             "body_limit" => out.body_limit = options::integer(&opt, 1, errors),
             "request_timeout_ms" => out.request_timeout_ms = options::integer(&opt, 1, errors),
+            "deny_unknown_fields" => {
+                out.deny_unknown_fields = options::boolean(&opt, errors).unwrap_or(false)
+            }
             _ => {
                 if let Some(adapter) = adapter(&opt.value, errors) {
                     out.adapter = adapter;

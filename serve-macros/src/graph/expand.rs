@@ -592,9 +592,12 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
             let types = inputs.iter().map(|p| &p.ty);
             let names = idents.iter().map(|i| i.to_string());
             let serde = SERDE;
+            let strict = attr
+                .deny_unknown_fields
+                .then(|| quote!(, deny_unknown_fields));
             let items = quote! {
                 #[derive(#private::serde::Deserialize)]
-                #[serde(crate = #serde, deny_unknown_fields)]
+                #[serde(crate = #serde #strict)]
                 struct __serve_Input { #(#idents: #types,)* }
             };
             let value = match idents.as_slice() {
