@@ -53,6 +53,49 @@ impl AdapterError {
     }
 }
 
+/// The name of the adapter that reads a graph's parameters from the query string.
+pub(crate) const QUERY: &str = "query";
+
+/// The route prefix a request was matched by, as the ingress hands it to adapters.
+#[derive(Clone, Debug)]
+pub(crate) struct RoutePrefix(pub(crate) std::sync::Arc<str>);
+
+/// The part of the request's path below the graph's route prefix: `""` for the prefix
+/// itself, `"/v2/cat"` for `/classify/v2/cat` under `/classify`. For adapters of your own.
+pub fn sub_path(request: &HttpRequest) -> &str {
+    let path = request.uri().path();
+    match request.extensions().get::<RoutePrefix>() {
+        Some(RoutePrefix(prefix)) => path
+            .strip_prefix(prefix.trim_end_matches('/'))
+            .unwrap_or(path),
+        None => path,
+    }
+}
+
+/// Reads the graph's parameters from the query string (`GET /sum?a=1&b=2`): each
+/// parameter is one of its names, parsed from text as its type asks (numbers, booleans,
+/// strings; an `Option` may be left out). Errors name the parameter at fault.
+pub fn query_request<T: DeserializeOwned>(
+    request: &HttpRequest,
+    fields: &[&str],
+) -> Result<T, AdapterError> {
+    let query = request.uri().query().unwrap_or("");
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let list: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+        if path == "." || path.is_empty() {
+            AdapterError::bad_request(format!(
+                "query string: {inner} (the parameters are {})",
+                list.join(", ")
+            ))
+        } else {
+            AdapterError::bad_request(format!("query parameter `{path}`: {inner}"))
+        }
+    })
+}
+
 /// Reads a JSON object whose fields are the graph's parameters (`fields`, for messages).
 ///
 /// Requires `content-type: application/json` (or `application/*+json`). Errors name the

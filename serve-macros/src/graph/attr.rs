@@ -22,9 +22,12 @@ pub const OPTIONS: &[&str] = &[
 /// The built-in adapters; any other path names a user function.
 pub const JSON_REQUEST: &str = "json_request";
 pub const RAW_BYTES: &str = "raw_bytes";
+pub const QUERY: &str = "query";
 
 pub enum Adapter {
     Json,
+    /// The parameters from the query string of a GET.
+    Query,
     RawBytes(Path),
     Custom(Path),
 }
@@ -101,12 +104,14 @@ fn route_prefix(prefix: &LitStr, errors: &mut Errors) -> bool {
 
 fn adapter(value: &Expr, errors: &mut Errors) -> Option<Adapter> {
     let Expr::Path(p) = value else {
-        errors.help(value.span(), "`http_adapter` must be a path", format!("use `{JSON_REQUEST}`, `{RAW_BYTES}`, or the path of an `async fn(HttpRequest) -> Result<Input, AdapterError>`"));
+        errors.help(value.span(), "`http_adapter` must be a path", format!("use `{JSON_REQUEST}`, `{QUERY}`, `{RAW_BYTES}`, or the path of an `async fn(HttpRequest) -> Result<Input, AdapterError>`"));
         return None;
     };
     let path = p.path.clone();
     Some(if path.is_ident(JSON_REQUEST) {
         Adapter::Json
+    } else if path.is_ident(QUERY) {
+        Adapter::Query
     } else if path.is_ident(RAW_BYTES) {
         Adapter::RawBytes(path)
     } else {

@@ -8,7 +8,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
 
-use crate::graph::attr::{Adapter, GraphAttr, JSON_REQUEST, RAW_BYTES};
+use crate::graph::attr::{Adapter, GraphAttr, JSON_REQUEST, QUERY, RAW_BYTES};
 use crate::graph::check::{DepArg, Kind, NodeArg, Plan, ValueRef};
 use crate::graph::parse::{Param, path_text, tidy};
 use crate::paths::{SERDE, private, private_at};
@@ -554,6 +554,7 @@ fn ingress(attr: &GraphAttr) -> TokenStream {
         .map_or_else(|| "/".to_owned(), |p| p.value());
     let adapter = match &attr.adapter {
         Adapter::Json => JSON_REQUEST.to_owned(),
+        Adapter::Query => QUERY.to_owned(),
         Adapter::RawBytes(_) => RAW_BYTES.to_owned(),
         Adapter::Custom(path) => path_text(path),
     };
@@ -587,7 +588,7 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
     let private = private();
     let signature = quote!(async fn adapt(__serve_request: #private::HttpRequest) -> #private::Result<Self::Input, #private::AdapterError>);
     match &attr.adapter {
-        Adapter::Json => {
+        Adapter::Json | Adapter::Query => {
             let idents: Vec<&Ident> = inputs.iter().map(|p| &p.ident).collect();
             let types = inputs.iter().map(|p| &p.ty);
             let names = idents.iter().map(|i| i.to_string());
@@ -595,6 +596,10 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
             let strict = attr
                 .deny_unknown_fields
                 .then(|| quote!(, deny_unknown_fields));
+            let read = match attr.adapter {
+                Adapter::Query => quote!(query_request),
+                _ => quote!(json_request),
+            };
             let items = quote! {
                 #[derive(#private::serde::Deserialize)]
                 #[serde(crate = #serde #strict)]
@@ -606,7 +611,7 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
             };
             let body = quote! {
                 #signature {
-                    let __serve_v: __serve_Input = #private::json_request(&__serve_request, &[#(#names),*])?;
+                    let __serve_v: __serve_Input = #private::#read(&__serve_request, &[#(#names),*])?;
                     #private::Result::Ok(#value)
                 }
             };

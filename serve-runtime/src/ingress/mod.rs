@@ -15,12 +15,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use axum::routing::{MethodRouter, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use http::header::{ALLOW, CONTENT_LENGTH};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::{Instant, timeout_at};
 
+use crate::adapter::{QUERY, RoutePrefix};
 use crate::config::settings::GraphSettings;
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
@@ -78,6 +79,8 @@ struct GraphState<G: Graph> {
     body_limit: usize,
     body_read_timeout: Duration,
     request_timeout: Arc<RequestTimeout>,
+    /// The route prefix the graph is served at, for [`sub_path`](crate::sub_path).
+    prefix: Arc<str>,
 }
 
 /// What every graph of an app is started and served with.
@@ -115,16 +118,30 @@ where
         body_limit: ingress.body_limit,
         body_read_timeout: settings.body_read_timeout,
         request_timeout: Arc::clone(&request_timeout),
+        prefix: Arc::from(prefix.as_str()),
     });
-    let for_post = Arc::clone(&front);
+    let for_graph = Arc::clone(&front);
     let for_others = Arc::clone(&front);
-    let service = post(move |request: Request| async move {
-        for_post
+    // A graph read from the query string answers GET; the others POST.
+    let method = if ingress.http_adapter == QUERY {
+        Method::GET
+    } else {
+        Method::POST
+    };
+    let allowed = method.clone();
+    let handler = move |request: Request| async move {
+        for_graph
             .serve(request, |request| serve_request(&state, request))
             .await
-    })
+    };
+    let service = on(
+        MethodFilter::try_from(method).expect("GET and POST are filters"),
+        handler,
+    )
     .fallback(move |request: Request| async move {
-        for_others.serve(request, method_not_allowed).await
+        for_others
+            .serve(request, |request| method_not_allowed(request, allowed))
+            .await
     });
     Ok(Route {
         prefix,
@@ -162,7 +179,12 @@ pub(crate) fn routers(routes: Vec<Route>, access_log: bool) -> Result<Routers, E
                 route.prefix
             )));
         }
-        graphs = graphs.route(&route.prefix, route.service);
+        // A prefix serves itself and every path below it (`/classify/v2`, never
+        // `/classifyx`); a longer prefix of another graph is matched first.
+        let below = format!("{}/{{*sub_path}}", route.prefix.trim_end_matches('/'));
+        graphs = graphs
+            .route(&route.prefix, route.service.clone())
+            .route(&below, route.service);
         served.push(route.served);
     }
     Ok(Routers {
@@ -200,7 +222,11 @@ where
         }
     };
     let accept = output::accept(&parts.headers);
-    let input = match G::adapt(http::Request::from_parts(parts, body)).await {
+    let mut request = http::Request::from_parts(parts, body);
+    request
+        .extensions_mut()
+        .insert(RoutePrefix(Arc::clone(&state.prefix)));
+    let input = match G::adapt(request).await {
         Ok(input) => input,
         Err(e) => {
             return error_reply(e.status(), status_code_name(e.status()), e.message(), None);
@@ -297,19 +323,18 @@ fn not_found(request: &Request) -> Response {
     )
 }
 
-async fn method_not_allowed(request: Request) -> Response {
+async fn method_not_allowed(request: Request, allowed: Method) -> Response {
     let mut response = error_reply(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         &format!(
-            "`{}` is not allowed on `{}`; graphs answer POST",
+            "`{}` is not allowed on `{}`; this graph answers {allowed}",
             request.method(),
             request.uri().path()
         ),
         None,
     );
-    response
-        .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static("POST"));
+    let allow = HeaderValue::from_str(allowed.as_str()).expect("a method is a header value");
+    response.headers_mut().insert(ALLOW, allow);
     response
 }
