@@ -50,8 +50,12 @@ pub struct App {
     admin_token: Option<String>,
     access_log: bool,
     config: Option<ServeConfig>,
+    /// Tower layers for the graphs' routes, in the order given.
+    layers: Vec<Layer>,
     pub(crate) start: StartOptions,
 }
+
+type Layer = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
 impl Default for App {
     fn default() -> Self {
@@ -64,6 +68,7 @@ impl Default for App {
             admin_token: None,
             access_log: false,
             config: None,
+            layers: Vec::new(),
             start: StartOptions::default(),
         }
     }
@@ -212,6 +217,26 @@ impl App {
         self
     }
 
+    /// Wraps the graphs' routes in a tower layer (authentication, CORS, compression,
+    /// tracing of your own...): for [`run`](Self::run), [`bind`](Self::bind) and
+    /// [`router`](Self::router) alike. The admin routes are left out; the request timeout,
+    /// body limit and overload answers stay inside, per graph. Layers given later wrap
+    /// those given earlier, as `axum::Router::layer` does.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower_service::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower_service::Service<axum::extract::Request>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower_service::Service<axum::extract::Request>>::Error:
+            Into<std::convert::Infallible> + 'static,
+        <L::Service as tower_service::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(Box::new(move |router| router.layer(layer)));
+        self
+    }
+
     /// The connection limits the app will serve with.
     pub fn http_limits(&self) -> HttpLimits {
         self.limits
@@ -222,12 +247,25 @@ impl App {
         self.entries.iter().map(|e| (e.spec)()).collect()
     }
 
-    /// Starts every graph and returns the HTTP routes (the graphs' and the server's own),
-    /// to serve or to nest in another router.
+    /// Starts every graph and returns their routes, with the app's layers, to serve or to
+    /// nest in an axum app of your own: each keeps its graph's request timeout, body limit
+    /// and overload answers, and a path no graph serves gets the JSON 404. The admin
+    /// routes are left out ([`router_with_admin`](Self::router_with_admin) has them).
+    /// The graphs run as long as the router (or a clone of it) does.
     pub async fn router(self) -> Result<axum::Router, Error> {
         let (graphs, admin) = self.start().await?;
         let fallback = ingress::fallback(Arc::clone(&admin.unmatched));
-        Ok(graphs.merge(admin::router(admin, false)).fallback(fallback))
+        Ok(graphs.fallback(fallback))
+    }
+
+    /// [`router`](Self::router), and the admin routes (`/-/healthz`, `/-/status`,
+    /// `/-/metrics`, `/-/config`...) as a router of their own, to serve where only
+    /// operators reach (they need the admin token when the app has one).
+    pub async fn router_with_admin(self) -> Result<(axum::Router, axum::Router), Error> {
+        let (graphs, admin) = self.start().await?;
+        let fallback = ingress::fallback(Arc::clone(&admin.unmatched));
+        let admin_routes = admin::router(admin, true).fallback(fallback.clone());
+        Ok((graphs.fallback(fallback), admin_routes))
     }
 
     /// Starts every graph: their routes, and what the admin routes serve.
@@ -246,6 +284,10 @@ impl App {
             routes.push((entry.start)(route_settings.clone(), graph.clone()).await?);
         }
         let routers = ingress::routers(routes, self.access_log)?;
+        let graphs = self
+            .layers
+            .into_iter()
+            .fold(routers.graphs, |router, layer| layer(router));
         let admin = Admin::new(
             routers.table,
             routers.served,
@@ -255,7 +297,7 @@ impl App {
             placement,
             self.admin_token,
         );
-        Ok((routers.graphs, Arc::new(admin)))
+        Ok((graphs, Arc::new(admin)))
     }
 
     /// Where the server's own routes (`/-/healthz`, `/-/routes`, `/-/status`) are served. By default they

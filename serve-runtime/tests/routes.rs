@@ -122,3 +122,73 @@ async fn the_query_adapter_reads_get_parameters_by_name() {
     assert_eq!(status, 405);
     assert!(head.to_ascii_lowercase().contains("allow: get"), "{head}");
 }
+
+// ---- layers, and the routes mounted in an app of your own ---------------------------------
+
+#[deployment]
+async fn nap(ms: u64) -> u64 {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    ms
+}
+
+#[graph(route_prefix = "/nap", request_timeout_ms = 100, body_limit = 32)]
+async fn napping(ms: u64) -> u64 {
+    nap(ms)
+}
+
+/// A layer of the user's marks every answer it wraps.
+async fn mark(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .insert("x-marked", http::HeaderValue::from_static("yes"));
+    response
+}
+
+#[tokio::test]
+async fn a_layer_wraps_the_graphs_routes_and_not_the_admin_ones() {
+    let app = App::new()
+        .graph(sum)
+        .layer(axum::middleware::map_response(mark));
+    let server = common::bounded(app.bind("127.0.0.1:0")).await.unwrap();
+    let (status, head, _) = http_full(server.local_addr(), "GET", "/sum?a=1", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("x-marked: yes"), "{head}");
+    let (status, head, _) = http_full(server.local_addr(), "GET", "/-/healthz", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(!head.contains("x-marked"), "{head}");
+}
+
+#[tokio::test]
+async fn the_router_mounted_elsewhere_keeps_the_graphs_limits_and_leaves_admin_out() {
+    let (graphs, admin) = App::new()
+        .graph(napping)
+        .layer(axum::middleware::map_response(mark))
+        .router_with_admin()
+        .await
+        .unwrap();
+    let mine = axum::Router::new()
+        .route("/mine", axum::routing::get(|| async { "mine" }))
+        .nest("/api", graphs);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, mine).await });
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin_listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(admin_listener, admin).await });
+
+    let (status, head, body) = http_full(addr, "POST", "/api/nap", &[], r#"{"ms": 1}"#).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+    assert!(head.contains("x-marked: yes"), "{head}");
+    // The graph's request timeout and body limit come with its routes.
+    let (status, _, body) = http_full(addr, "POST", "/api/nap", &[], r#"{"ms": 1000}"#).await;
+    assert_eq!(status, 504, "{body}");
+    let big = format!(r#"{{"ms": 1, "pad": "{}"}}"#, "x".repeat(64));
+    let (status, _, body) = http_full(addr, "POST", "/api/nap", &[], &big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(http_full(addr, "GET", "/mine", &[], "").await.2, "mine");
+    // The admin routes are not among the graphs'; they are served where asked.
+    let (status, _, _) = http_full(addr, "GET", "/api/-/healthz", &[], "").await;
+    assert_eq!(status, 404);
+    let (status, _, body) = http_full(admin_addr, "GET", "/-/healthz", &[], "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+}
