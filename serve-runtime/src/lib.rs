@@ -168,6 +168,19 @@ pub mod __private {
         }
     }
 
+    /// A graph's `let` annotation, checked against what the node returns.
+    #[diagnostic::on_unimplemented(
+        message = "this `let` says `{T}`, but the node returns `{Self}`",
+        label = "the node returns `{Self}`",
+        note = "write `{Self}`, or leave the annotation out: a graph's values have their nodes' types"
+    )]
+    pub trait Annotated<T> {}
+    impl<T> Annotated<T> for T {}
+
+    /// Checks a `let` annotation against the node's value.
+    #[inline(always)]
+    pub fn annotated<T, U: Annotated<T>>(_value: &U) {}
+
     /// A value with several consumers is cloned for all but the last.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is passed to several nodes, so it must be `Clone`",

@@ -396,7 +396,12 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
             quote_spanned!(node.receiver_span=> (*#handle))
         };
         let method = node.method.clone().unwrap_or_else(|| Ident::new("call", node.callee_span));
-        let annotation = node.ty.as_ref().map(|ty| quote!(: #ty));
+        // A `let` annotation is checked against the node's output, at the annotation; the
+        // value goes on with the node's own type, so a wrong one is one error.
+        let annotation = node.ty.as_ref().map(|ty| {
+            let private = private_at(ty.span());
+            quote_spanned!(ty.span()=> #private::annotated::<#ty, _>(&__serve_out);)
+        });
         let count = consumers.get(&ValueRef::Node(n)).map_or(0, Vec::len);
         let sends = (0..count).map(|j| {
             let tx = slot_ref(n, j);
@@ -409,7 +414,8 @@ fn run(plan: &Plan<'_>, output_ty: &TokenStream) -> TokenStream {
         quote! {
             async move {
                 #(#receive)*
-                let __serve_out #annotation = #receiver.#method(#(#args),*).await?;
+                let __serve_out = #receiver.#method(#(#args),*).await?;
+                #annotation
                 #(#sends)*
                 #private::Result::<(), #private::Error>::Ok(())
             }
