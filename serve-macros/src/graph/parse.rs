@@ -279,6 +279,18 @@ fn rhs(expr: &Expr, errors: &mut Errors) -> Option<Rhs> {
                     args,
                     options: None,
                 }))
+            } else if let Some(ty) = associated_fn_owner(path) {
+                // `Embedder::tokenize(x)`: a type's function, which no replica serves.
+                let (owner, name) = (ty.to_string(), &last.ident);
+                let handle = owner.to_lowercase();
+                errors.spanned(
+                    path,
+                    format!("`{}` is a function of `{owner}`, which a graph cannot call", path_text(path)),
+                    format!(
+                        "make it a method of the deployment (`async fn {name}(&self, ...)` in its `#[deployment] impl`) and call it through a bound handle: `let {handle} = {owner}::bind(); {handle}.{name}(...)`"
+                    ),
+                );
+                None
             } else {
                 Some(Rhs::Call(Call::Function {
                     func: path.clone(),
@@ -381,6 +393,23 @@ pub fn path_text(path: &Path) -> String {
 }
 
 /// Token text without the spaces `to_string` puts around punctuation.
+/// The type of `Type::function`: a path whose last two segments read as a type (capital
+/// first letter) and a function (lower case), as `Embedder::tokenize`. Module paths to a
+/// function deployment (`models::embed`) are not.
+fn associated_fn_owner(path: &syn::Path) -> Option<&Ident> {
+    let n = path.segments.len();
+    if n < 2 {
+        return None;
+    }
+    let owner = &path.segments[n - 2].ident;
+    let function = &path.segments[n - 1].ident.to_string();
+    let is_type = owner
+        .to_string()
+        .starts_with(|c: char| c.is_ascii_uppercase());
+    let is_fn = function.starts_with(|c: char| c.is_ascii_lowercase() || c == '_');
+    (is_type && is_fn).then_some(owner)
+}
+
 pub fn tidy(s: &str) -> String {
     s.replace(" :: ", "::")
         .replace(":: ", "::")
