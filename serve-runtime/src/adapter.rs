@@ -56,6 +56,9 @@ impl AdapterError {
 /// The name of the adapter that reads a graph's parameters from the query string.
 pub(crate) const QUERY: &str = "query";
 
+/// The adapters the runtime has, by the names `IngressOptions::http_adapter` gives them.
+pub(crate) const BUILT_IN_ADAPTERS: &[&str] = &["json_request", QUERY, "raw_bytes"];
+
 /// The route prefix a request was matched by, as the ingress hands it to adapters.
 #[derive(Clone, Debug)]
 pub(crate) struct RoutePrefix(pub(crate) std::sync::Arc<str>);

@@ -21,7 +21,7 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::{Instant, timeout_at};
 
-use crate::adapter::{QUERY, RoutePrefix};
+use crate::adapter::{BUILT_IN_ADAPTERS, QUERY, RoutePrefix};
 use crate::config::settings::GraphSettings;
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
@@ -79,8 +79,9 @@ struct GraphState<G: Graph> {
     body_limit: usize,
     body_read_timeout: Duration,
     request_timeout: Arc<RequestTimeout>,
-    /// The route prefix the graph is served at, for [`sub_path`](crate::sub_path).
-    prefix: Arc<str>,
+    /// The route prefix the graph is served at, for [`sub_path`](crate::sub_path) in an
+    /// adapter of the user's; `None` for the built-in adapters, which do not ask.
+    prefix: Option<Arc<str>>,
 }
 
 /// What every graph of an app is started and served with.
@@ -118,7 +119,8 @@ where
         body_limit: ingress.body_limit,
         body_read_timeout: settings.body_read_timeout,
         request_timeout: Arc::clone(&request_timeout),
-        prefix: Arc::from(prefix.as_str()),
+        prefix: (!BUILT_IN_ADAPTERS.contains(&ingress.http_adapter))
+            .then(|| Arc::from(prefix.as_str())),
     });
     let for_graph = Arc::clone(&front);
     let for_others = Arc::clone(&front);
@@ -223,9 +225,12 @@ where
     };
     let accept = output::accept(&parts.headers);
     let mut request = http::Request::from_parts(parts, body);
-    request
-        .extensions_mut()
-        .insert(RoutePrefix(Arc::clone(&state.prefix)));
+    if let Some(prefix) = &state.prefix {
+        // Only for adapters of the user's: an extension costs two allocations a request.
+        request
+            .extensions_mut()
+            .insert(RoutePrefix(Arc::clone(prefix)));
+    }
     let input = match G::adapt(request).await {
         Ok(input) => input,
         Err(e) => {
