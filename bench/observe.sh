@@ -35,9 +35,11 @@ trap cleanup EXIT
 
 echo "building $BASE and the work tree (release)" >&2
 git worktree add -q --detach "$TMP/base" "$BASE"
-# The same target directory: dependencies are built once for both.
-(cd "$TMP/base" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build --release -q -p serve-bench --bin thin_graph)
-cp target/release/thin_graph "$TMP/thin_graph_base"
+# A target directory of its own: the two trees' crates have the same names and hashes,
+# so in one directory each build would overwrite the other's proc-macro and the next
+# build of either would use the wrong one. It is kept, so later runs reuse its deps.
+(cd "$TMP/base" && CARGO_TARGET_DIR="$OLDPWD/target/observe-base" cargo build --release -q -p serve-bench --bin thin_graph)
+cp target/observe-base/release/thin_graph "$TMP/thin_graph_base"
 cargo build --release -q -p serve-bench --bin thin_graph --bin thin_baseline
 
 declare -A PORT=([baseline]=18101 [base]=18102 [now]=18103 [spans]=18104)
