@@ -508,3 +508,102 @@ fn batch_sizes_that_cannot_work_are_refused_and_placed() {
         "{err}"
     );
 }
+
+// ---- batches at once ----------------------------------------------------------------------
+
+/// How many batches run now, and the most that ever did at once.
+struct Overlap {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Overlap {
+    const fn new() -> Self {
+        Self {
+            now: std::sync::atomic::AtomicUsize::new(0),
+            most: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    async fn during(&self, work: impl Future<Output = ()>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        work.await;
+        self.now.fetch_sub(1, SeqCst);
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+static ONE_AT_A_TIME: Overlap = Overlap::new();
+static TWO_AT_A_TIME: Overlap = Overlap::new();
+
+#[deployment(max_ongoing_requests = 16)]
+#[derive(Default)]
+struct Slow;
+
+#[deployment]
+impl Slow {
+    /// Ray's default: one batch at a time per replica.
+    #[batch(max_batch_size = 2, batch_wait_timeout_s = 5.0)]
+    async fn one(&self, xs: Vec<u32>) -> Vec<u32> {
+        ONE_AT_A_TIME
+            .during(tokio::time::sleep(Duration::from_millis(150)))
+            .await;
+        xs
+    }
+
+    #[batch(
+        max_batch_size = 2,
+        batch_wait_timeout_s = 5.0,
+        max_concurrent_batches = 2
+    )]
+    async fn two(&self, xs: Vec<u32>) -> Vec<u32> {
+        TWO_AT_A_TIME
+            .during(tokio::time::sleep(Duration::from_millis(150)))
+            .await;
+        xs
+    }
+}
+
+#[graph]
+async fn slow_ones(x: u32) -> u32 {
+    let s = Slow::bind();
+    s.one(x)
+}
+
+#[graph]
+async fn slow_twos(x: u32) -> u32 {
+    let s = Slow::bind();
+    s.two(x)
+}
+
+/// Four concurrent calls of `g`, each answered with its own input.
+async fn four_at_once<G: serve_runtime::Graph<Input = u32, Output = u32>>(
+    g: &serve_runtime::GraphHandle<G>,
+) {
+    let calls: Vec<_> = (0..4u32)
+        .map(|x| {
+            let g = g.clone();
+            tokio::spawn(async move { g.call(x).bounded().await })
+        })
+        .collect();
+    for (x, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), x as u32);
+    }
+}
+
+#[tokio::test]
+async fn max_concurrent_batches_lets_that_many_batches_run_at_once() {
+    // Four inputs at once make two full batches of two: `one` runs them one after the
+    // other, `two` both together.
+    let ones = serve_runtime::start(slow_ones).bounded().await.unwrap();
+    four_at_once(&ones).await;
+    assert_eq!(ONE_AT_A_TIME.most(), 1);
+    let twos = serve_runtime::start(slow_twos).bounded().await.unwrap();
+    four_at_once(&twos).await;
+    assert_eq!(TWO_AT_A_TIME.most(), 2);
+}

@@ -13,7 +13,11 @@ use crate::options;
 use crate::paths::private;
 
 /// Every `#[batch]` option, as the docs list them.
-pub const OPTIONS: &[&str] = &["max_batch_size", "batch_wait_timeout_s"];
+pub const OPTIONS: &[&str] = &[
+    "max_batch_size",
+    "batch_wait_timeout_s",
+    "max_concurrent_batches",
+];
 
 /// Ray Serve's defaults.
 const DEFAULT_MAX_BATCH_SIZE: u64 = 10;
@@ -28,6 +32,7 @@ pub struct BatchAttr {
     /// Where `max_batch_size` was written, or the attribute when it was not.
     pub max_batch_size_at: Span,
     pub batch_wait_timeout_s: f64,
+    pub max_concurrent_batches: u32,
 }
 
 /// The method's `#[batch]`, if it has one; errors for a malformed or repeated one.
@@ -45,6 +50,7 @@ pub fn attr(attrs: &[Attribute], errors: &mut Errors) -> Option<BatchAttr> {
         max_batch_size: DEFAULT_MAX_BATCH_SIZE as u32,
         max_batch_size_at: first.meta.span(),
         batch_wait_timeout_s: DEFAULT_WAIT_S,
+        max_concurrent_batches: 1,
     };
     let tokens = match &first.meta {
         syn::Meta::Path(_) => TokenStream::new(),
@@ -63,6 +69,10 @@ pub fn attr(attrs: &[Attribute], errors: &mut Errors) -> Option<BatchAttr> {
             if let Some(n) = options::integer(&opt, 1, errors) {
                 out.max_batch_size = n.min(u64::from(u32::MAX)) as u32;
                 out.max_batch_size_at = opt.value.span();
+            }
+        } else if opt.key == "max_concurrent_batches" {
+            if let Some(n) = options::integer(&opt, 1, errors) {
+                out.max_concurrent_batches = n.min(u64::from(u32::MAX)) as u32;
             }
         } else if let Some(s) = options::seconds(&opt, errors) {
             out.batch_wait_timeout_s = s;
@@ -258,7 +268,13 @@ pub fn specs(
     let specs = batched.iter().map(|(name, a)| {
         let size = a.max_batch_size;
         let wait = a.batch_wait_timeout_s;
-        quote!(#private::BatchSpec { method: #name, max_batch_size: #size, batch_wait_timeout_s: #wait })
+        let concurrent = a.max_concurrent_batches;
+        quote!(#private::BatchSpec {
+            method: #name,
+            max_batch_size: #size,
+            batch_wait_timeout_s: #wait,
+            max_concurrent_batches: #concurrent,
+        })
     });
     let specs = quote!(const BATCHED: &'static [#private::BatchSpec] = &[#(#specs),*];);
     (specs, checks)

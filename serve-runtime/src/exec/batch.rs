@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 use crate::error::{BoxError, Error, panic_message};
@@ -38,6 +38,8 @@ pub struct BatchSpec {
     pub max_batch_size: u32,
     /// How long the oldest waiting input may wait for more before its batch runs anyway.
     pub batch_wait_timeout_s: f64,
+    /// How many batches of the method one replica runs at once.
+    pub max_concurrent_batches: u32,
 }
 
 /// What one call of a batched method returns.
@@ -70,6 +72,8 @@ impl<D> std::ops::Deref for BatchReplica<D> {
 #[derive(Debug)]
 pub(crate) struct BatchSettings {
     pub(crate) method: &'static str,
+    /// Fixed by the code: each replica's queue takes that many permits when made.
+    max_concurrent_batches: u32,
     max_batch_size: AtomicU32,
     wait_us: AtomicU64,
     pub(crate) sizes: BatchSizes,
@@ -79,6 +83,7 @@ impl BatchSettings {
     pub(crate) fn new(spec: &BatchSpec) -> Self {
         let settings = Self {
             method: spec.method,
+            max_concurrent_batches: spec.max_concurrent_batches.max(1),
             max_batch_size: AtomicU32::new(1),
             wait_us: AtomicU64::new(0),
             sizes: BatchSizes::default(),
@@ -101,6 +106,7 @@ impl BatchSettings {
             method: self.method,
             max_batch_size: self.max_batch_size(),
             batch_wait_timeout_s: self.wait().as_secs_f64(),
+            max_concurrent_batches: self.max_concurrent_batches,
         }
     }
 
@@ -196,8 +202,10 @@ where
     let slot = &replica.batches.0[index];
     let any = slot.get_or_init(|| {
         let settings = Arc::clone(&replica.shared.batches[index]);
+        let running = Arc::new(Semaphore::new(settings.max_concurrent_batches as usize));
         Arc::new(BatchQueue {
             settings,
+            running,
             run,
             state: Mutex::new(State {
                 waiting: VecDeque::new(),
@@ -213,6 +221,8 @@ where
 
 struct BatchQueue<D, In, Out> {
     settings: Arc<BatchSettings>,
+    /// One permit per batch that may run at once.
+    running: Arc<Semaphore>,
     run: BatchFn<D, In, Out>,
     state: Mutex<State<In, Out>>,
     /// A batch has filled up: the collector need not wait for the timeout.
@@ -267,9 +277,26 @@ where
     }
 
     /// Runs batches while inputs wait.
+    /// Runs batches while inputs wait: one at a time by default, so inputs that arrive
+    /// while one runs form the next; up to `max_concurrent_batches` at once otherwise.
     async fn collect(self: Arc<Self>, replica: Arc<Replica<D>>) {
-        while let Some(batch) = self.next_batch().await {
-            self.run_batch(&replica, batch).await;
+        loop {
+            let Ok(permit) = Arc::clone(&self.running).acquire_owned().await else {
+                return;
+            };
+            let Some(batch) = self.next_batch().await else {
+                return;
+            };
+            if self.settings.max_concurrent_batches == 1 {
+                self.run_batch(&replica, batch).await;
+                drop(permit);
+            } else {
+                let (queue, replica) = (Arc::clone(&self), Arc::clone(&replica));
+                tokio::spawn(async move {
+                    queue.run_batch(&replica, batch).await;
+                    drop(permit);
+                });
+            }
         }
     }
 
