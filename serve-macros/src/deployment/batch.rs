@@ -81,22 +81,6 @@ pub fn attr(attrs: &[Attribute], errors: &mut Errors) -> Option<BatchAttr> {
     Some(out)
 }
 
-/// `#[batch]` where it cannot go: on `new`, a hook, or a function without `self`.
-pub fn misplaced(attrs: &[Attribute], what: &str, errors: &mut Errors) {
-    if let Some(a) = attrs.iter().find(|a| a.path().is_ident(ATTRIBUTE)) {
-        errors.spanned(
-            a,
-            format!("`#[batch]` cannot go on {what}"),
-            "put it on a method that takes `&self` and one `Vec` of inputs: `async fn forward(&self, xs: Vec<In>) -> Vec<Out>`",
-        );
-    }
-}
-
-/// The attributes without `#[batch]`, which is not an attribute rustc knows.
-pub fn strip(attrs: &mut Vec<Attribute>) {
-    attrs.retain(|a| !a.path().is_ident(ATTRIBUTE));
-}
-
 /// A batched method's types: each caller passes one `input` and gets one `output`.
 pub struct BatchTypes {
     pub input: Type,

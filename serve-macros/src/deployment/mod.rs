@@ -5,6 +5,7 @@ mod attr;
 mod batch;
 mod check;
 mod expand;
+mod method_attr;
 mod multiplex;
 mod parse;
 
@@ -76,23 +77,20 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     let mut cleaned = item.clone();
     for f in cleaned.items.iter_mut() {
         if let syn::ImplItem::Fn(f) = f {
-            batch::strip(&mut f.attrs);
-            multiplex::strip(&mut f.attrs);
+            method_attr::strip(&mut f.attrs);
         }
     }
     let d = parse::deployment_impl(item);
     for f in &d.hooks {
         let what = format!("`{}`, which the runtime calls", f.sig.ident);
-        batch::misplaced(&f.attrs, &what, errors);
-        multiplex::misplaced(&f.attrs, &what, errors);
+        method_attr::misplaced(&f.attrs, &what, errors);
     }
     for f in item.items.iter().filter_map(|i| match i {
         syn::ImplItem::Fn(f) if f.sig.receiver().is_none() => Some(f),
         _ => None,
     }) {
         let what = format!("`{}`, which takes no `self`", f.sig.ident);
-        batch::misplaced(&f.attrs, &what, errors);
-        multiplex::misplaced(&f.attrs, &what, errors);
+        method_attr::misplaced(&f.attrs, &what, errors);
     }
     let item = &cleaned;
     if !check::deployment_impl(&d, errors) {
@@ -198,7 +196,10 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
     let attr = attr::parse(attr, errors);
     let batch = batch::attr(&item.attrs, errors);
     let mut cleaned = item.clone();
-    batch::strip(&mut cleaned.attrs);
+    // A function takes `#[batch]`; `#[multiplexed]` is left for rustc to refuse.
+    cleaned
+        .attrs
+        .retain(|a| !a.path().is_ident(batch::ATTRIBUTE));
     let original = item;
     let item = &cleaned;
     if !check::function(&item.sig, errors) || !multiplex::needs_no_loader(&item.sig, errors) {

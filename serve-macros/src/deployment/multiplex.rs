@@ -46,11 +46,6 @@ pub fn has_attr(attrs: &[Attribute]) -> bool {
     attrs.iter().any(|a| a.path().is_ident(ATTRIBUTE))
 }
 
-/// The attributes without `#[multiplexed]`, which is not an attribute rustc knows.
-pub fn strip(attrs: &mut Vec<Attribute>) {
-    attrs.retain(|a| !a.path().is_ident(ATTRIBUTE));
-}
-
 /// The impl's loader: the one method marked `#[multiplexed]`, its signature checked to be
 /// `(&self, model_id: String) -> M` (or `Result<M, E>`).
 pub fn loader<'a>(
@@ -174,17 +169,6 @@ pub fn fetch(
             |__serve_d: &#self_ty, __serve_id: ::std::string::String| async move { #load },
         )
         .await?;
-    }
-}
-
-/// `#[multiplexed]` where it cannot go: on `new`, a hook, or a function without `self`.
-pub fn misplaced(attrs: &[Attribute], what: &str, errors: &mut Errors) {
-    if let Some(a) = attrs.iter().find(|a| a.path().is_ident(ATTRIBUTE)) {
-        errors.spanned(
-            a,
-            format!("`#[multiplexed]` cannot go on {what}"),
-            "put it on the method that loads a model: `async fn load(&self, model_id: String) -> Result<Model, E>`",
-        );
     }
 }
 

@@ -267,15 +267,12 @@ fn overlay_deployment(
             o.num_replicas = n.value;
         }
     }
-    if let Some(n) = &d.max_ongoing_requests {
-        if n.value == 0 {
-            problems.push(Problem::at(
-                &n.referenced,
-                "max_ongoing_requests must be at least 1",
-            ));
-        } else {
-            o.max_ongoing_requests = n.value;
-        }
+    if let Some(n) = at_least_one(
+        d.max_ongoing_requests.as_ref(),
+        "max_ongoing_requests",
+        problems,
+    ) {
+        o.max_ongoing_requests = n;
     }
     if let Some(n) = &d.max_queued_requests {
         o.max_queued_requests = n.value;
@@ -395,15 +392,12 @@ fn overlay_batches(
             problems.push(Problem::at(&sizes.referenced, message).help(Some(help)));
             continue;
         };
-        if let Some(n) = &sizes.value.max_batch_size {
-            if n.value == 0 {
-                problems.push(Problem::at(
-                    &n.referenced,
-                    "max_batch_size must be at least 1",
-                ));
-            } else {
-                spec.max_batch_size = n.value;
-            }
+        if let Some(n) = at_least_one(
+            sizes.value.max_batch_size.as_ref(),
+            "max_batch_size",
+            problems,
+        ) {
+            spec.max_batch_size = n;
         }
         if let Some(t) = &sizes.value.batch_wait_timeout_s
             && let Some(wait) = seconds(t, true, problems)
@@ -553,6 +547,23 @@ fn seconds(value: &Spanned<f64>, zero_ok: bool, problems: &mut Vec<Problem>) -> 
         format!("expected a number of seconds, {floor} and at most {MAX_SECONDS}, not {v}"),
     ));
     None
+}
+
+/// A whole number the file gives, when it is at least 1; a problem when it is 0.
+fn at_least_one(
+    value: Option<&Spanned<u32>>,
+    what: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<u32> {
+    let value = value?;
+    if value.value == 0 {
+        problems.push(Problem::at(
+            &value.referenced,
+            format!("{what} must be at least 1"),
+        ));
+        return None;
+    }
+    Some(value.value)
 }
 
 fn non_negative(value: &Spanned<f64>, what: &str, problems: &mut Vec<Problem>) -> Option<f64> {
