@@ -34,7 +34,8 @@ pub fn deployment(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Options: `route_prefix = "/classify"`, `http_adapter = json_request | raw_bytes | path`,
 /// `num_replicas`, `max_ongoing_requests`, `max_queued_requests` (of the ingress),
-/// `body_limit` (bytes) and `request_timeout_ms`.
+/// `body_limit` (bytes) and `request_timeout_ms`; or `grpc = "package.Service/Method"` to
+/// serve the graph as that gRPC method (with `App::grpc`).
 ///
 /// See the `serve-runtime` crate docs for a full example.
 #[proc_macro_attribute]

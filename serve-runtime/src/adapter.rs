@@ -56,8 +56,11 @@ impl AdapterError {
 /// The name of the adapter that reads a graph's parameters from the query string.
 pub(crate) const QUERY: &str = "query";
 
+/// The adapter name of a graph served as a gRPC method (`#[graph(grpc = ...)]`).
+pub(crate) const GRPC: &str = "grpc";
+
 /// The adapters the runtime has, by the names `IngressOptions::http_adapter` gives them.
-pub(crate) const BUILT_IN_ADAPTERS: &[&str] = &["json_request", QUERY, "raw_bytes"];
+pub(crate) const BUILT_IN_ADAPTERS: &[&str] = &["json_request", QUERY, "raw_bytes", GRPC];
 
 /// The route prefix a request was matched by, as the ingress hands it to adapters.
 #[derive(Clone, Debug)]

@@ -36,6 +36,8 @@ type StartRoute = Box<
 struct Entry {
     spec: fn() -> GraphSpec,
     start: StartRoute,
+    /// Served as a gRPC method rather than an HTTP route.
+    grpc: bool,
 }
 
 /// The graphs a binary serves: `App::new().graph(a).graph(b)`, then [`run`](App::run) for a
@@ -52,6 +54,9 @@ pub struct App {
     config: Option<ServeConfig>,
     /// Tower layers for the graphs' routes, in the order given.
     layers: Vec<Layer>,
+    /// What server reflection describes the gRPC graphs with.
+    #[cfg(feature = "grpc")]
+    descriptors: crate::grpc::Descriptors,
     pub(crate) start: StartOptions,
 }
 
@@ -69,6 +74,8 @@ impl Default for App {
             access_log: false,
             config: None,
             layers: Vec::new(),
+            #[cfg(feature = "grpc")]
+            descriptors: crate::grpc::Descriptors::default(),
             start: StartOptions::default(),
         }
     }
@@ -90,7 +97,45 @@ impl App {
             start: Box::new(|settings, graph| {
                 Box::pin(ingress::route_for::<R::Graph>(settings, graph))
             }),
+            grpc: false,
         });
+        self
+    }
+
+    /// Adds a graph declared `#[graph(grpc = "package.Service/Method")]`, served as that
+    /// unary gRPC method on the same port as the HTTP routes (gRPC needs HTTP/2: h2c, or
+    /// TLS with ALPN). Its request and reply are protobuf messages (`prost::Message`).
+    /// An app with a gRPC graph also serves `grpc.health.v1.Health` and server reflection
+    /// (see [`file_descriptor_set`](Self::file_descriptor_set)).
+    ///
+    /// Errors are gRPC statuses: a request that does not decode is `INVALID_ARGUMENT`, an
+    /// overloaded graph `RESOURCE_EXHAUSTED`, a call past the graph's `request_timeout_ms`
+    /// (or the client's `grpc-timeout`) `DEADLINE_EXCEEDED`, and a node that failed
+    /// `INTERNAL`, with the deployment named in the message and in the `serve-deployment`
+    /// trailer.
+    #[cfg(feature = "grpc")]
+    pub fn grpc<R: IntoGraph>(mut self, _graph: R) -> Self
+    where
+        <R::Graph as Graph>::Output: prost::Message,
+    {
+        self.entries.push(Entry {
+            spec: <R::Graph as Graph>::spec,
+            start: Box::new(|settings, graph| {
+                Box::pin(crate::grpc::route_for::<R::Graph>(settings, graph))
+            }),
+            grpc: true,
+        });
+        self
+    }
+
+    /// An encoded `FileDescriptorSet` (what `protox`, `prost-build`'s
+    /// `file_descriptor_set_path` or `protoc --descriptor_set_out --include_imports`
+    /// write) for server reflection to describe the gRPC graphs' services and messages
+    /// with. Without one, reflection lists only the health and reflection services. The
+    /// app refuses to start when the sets given do not describe one of its gRPC methods.
+    #[cfg(feature = "grpc")]
+    pub fn file_descriptor_set(mut self, encoded: &'static [u8]) -> Self {
+        self.descriptors.add(encoded);
         self
     }
 
@@ -253,7 +298,7 @@ impl App {
     /// routes are left out ([`router_with_admin`](Self::router_with_admin) has them).
     /// The graphs run as long as the router (or a clone of it) does.
     pub async fn router(self) -> Result<axum::Router, Error> {
-        let (graphs, admin) = self.start().await?;
+        let (graphs, admin) = self.start(None).await?;
         let fallback = ingress::fallback(Arc::clone(&admin.unmatched));
         Ok(graphs.fallback(fallback))
     }
@@ -262,14 +307,19 @@ impl App {
     /// `/-/metrics`, `/-/config`...) as a router of their own, to serve where only
     /// operators reach (they need the admin token when the app has one).
     pub async fn router_with_admin(self) -> Result<(axum::Router, axum::Router), Error> {
-        let (graphs, admin) = self.start().await?;
+        let (graphs, admin) = self.start(None).await?;
         let fallback = ingress::fallback(Arc::clone(&admin.unmatched));
         let admin_routes = admin::router(admin, true).fallback(fallback.clone());
         Ok((graphs.fallback(fallback), admin_routes))
     }
 
     /// Starts every graph: their routes, and what the admin routes serve.
-    async fn start(self) -> Result<(axum::Router, Arc<Admin>), Error> {
+    ///
+    /// `stopped` turns true when the server starts to drain (none: a router of the user's).
+    async fn start(
+        self,
+        stopped: Option<watch::Receiver<bool>>,
+    ) -> Result<(axum::Router, Arc<Admin>), Error> {
         let specs = self.specs();
         let settings = self.settings().map_err(|e| Error::Config(e.to_string()))?;
         let placement = Placement::new(self.start.resources);
@@ -279,6 +329,15 @@ impl App {
             body_read_timeout: self.limits.body_read_timeout,
             access_log: self.access_log,
         };
+        let grpc_methods: Vec<(String, String)> = self
+            .entries
+            .iter()
+            .zip(&settings.graphs)
+            .filter(|(entry, _)| entry.grpc)
+            .map(|(_, graph)| (graph.name.clone(), graph.route_prefix.clone()))
+            .collect();
+        #[cfg(feature = "grpc")]
+        self.descriptors.check(&grpc_methods)?;
         let mut routes: Vec<Route> = Vec::with_capacity(self.entries.len());
         for (entry, graph) in self.entries.into_iter().zip(&settings.graphs) {
             routes.push((entry.start)(route_settings.clone(), graph.clone()).await?);
@@ -297,7 +356,24 @@ impl App {
             placement,
             self.admin_token,
         );
-        Ok((graphs, Arc::new(admin)))
+        let admin = Arc::new(admin);
+        // Without the feature, no entry is a gRPC graph.
+        #[cfg(not(feature = "grpc"))]
+        let _ = (grpc_methods, stopped);
+        #[cfg(feature = "grpc")]
+        let graphs = if grpc_methods.is_empty() {
+            graphs
+        } else {
+            // Health and reflection sit beside the graphs, outside the app's layers, as
+            // the admin routes do: probes need no credentials.
+            let (tracker, health) = crate::grpc::HealthTracker::new(&grpc_methods);
+            let services =
+                axum::Router::new().route_service("/grpc.health.v1.Health/{*method}", health);
+            let services = self.descriptors.routes(services)?;
+            tracker.spawn(Arc::downgrade(&admin), stopped);
+            graphs.merge(services)
+        };
+        Ok((graphs, admin))
     }
 
     /// Where the server's own routes (`/-/healthz`, `/-/routes`, `/-/status`) are served. By default they
@@ -323,10 +399,10 @@ impl App {
         // A certificate that cannot be read stops the start before any graph does.
         let tls = self.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let (graphs, admin) = self.start().await?;
+        let (stop, stopped) = watch::channel(false);
+        let (graphs, admin) = self.start(Some(stopped.clone())).await?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
         let own_listener = match admin_addr {
             None if addr.ip().is_loopback() => None,
             None => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),

@@ -57,6 +57,8 @@ mod deployment;
 mod error;
 mod exec;
 mod graph;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod handle;
 mod ingress;
 mod multiplex;
@@ -123,6 +125,22 @@ pub mod __private {
         invoke_threads, invoke_threads_stream,
     };
     pub use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
+    #[cfg(feature = "grpc")]
+    pub use crate::grpc::grpc_decode;
+
+    /// Without the `grpc` feature, a gRPC graph's request cannot be decoded.
+    #[cfg(not(feature = "grpc"))]
+    #[diagnostic::on_unimplemented(
+        message = "gRPC graphs need the `grpc` feature of `serve-runtime`",
+        label = "this graph is declared `#[graph(grpc = ...)]`",
+        note = "turn the feature back on: `serve-runtime = {{ version = \"...\", features = [\"grpc\"] }}` (it is a default feature)"
+    )]
+    pub trait GrpcFeature {}
+
+    #[cfg(not(feature = "grpc"))]
+    pub fn grpc_decode<T: GrpcFeature>(_: HttpRequest) -> Result<T, AdapterError> {
+        unreachable!("no type implements `GrpcFeature`")
+    }
     pub use crate::handle::Handle;
     pub use crate::multiplex::{MultiplexSpec, load_model};
     pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};

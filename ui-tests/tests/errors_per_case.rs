@@ -6,6 +6,14 @@ use std::path::Path;
 /// Cases with several headlines, and why.
 const SEVERAL: &[(&str, &str)] = &[
     (
+        "graph/fail/grpc_not_a_message.stderr",
+        "a type that is not a protobuf message lacks both `prost::Message` and the `Default` its derive gives; rustc reports each, both on the parameter with the same words",
+    ),
+    (
+        "graph/fail/grpc_options.stderr",
+        "three gRPC graphs, each wrong in its own way",
+    ),
+    (
         "deployment/fail/batch_options.stderr",
         "three `#[batch]` options, each wrong in its own way",
     ),

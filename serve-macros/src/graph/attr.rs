@@ -1,6 +1,7 @@
-//! `#[graph(route_prefix = "/classify", http_adapter = json_request, ...)]`.
+//! `#[graph(route_prefix = "/classify", http_adapter = json_request, ...)]`, or
+//! `#[graph(grpc = "package.Service/Method")]`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Path};
 
@@ -11,6 +12,7 @@ use crate::options;
 pub const OPTIONS: &[&str] = &[
     "route_prefix",
     "http_adapter",
+    "grpc",
     "body_limit",
     "request_timeout_ms",
     "deny_unknown_fields",
@@ -23,6 +25,8 @@ pub const OPTIONS: &[&str] = &[
 pub const JSON_REQUEST: &str = "json_request";
 pub const RAW_BYTES: &str = "raw_bytes";
 pub const QUERY: &str = "query";
+/// The adapter name a gRPC graph's ingress options carry.
+pub const GRPC: &str = "grpc";
 
 pub enum Adapter {
     Json,
@@ -30,6 +34,9 @@ pub enum Adapter {
     Query,
     RawBytes(Path),
     Custom(Path),
+    /// Served as the gRPC method `package.Service/Method`: the one parameter is the
+    /// request message, decoded from protobuf.
+    Grpc(LitStr),
 }
 
 pub struct GraphAttr {
@@ -52,11 +59,22 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
         deny_unknown_fields: false,
         driver: ReplicaOptions::default(),
     };
+    // Options a gRPC graph has no use for, where they were written.
+    let mut http_only: Vec<(String, Span)> = Vec::new();
+    let mut grpc = None;
     for opt in options::parse(attr, OPTIONS, "graph", errors) {
         if out.driver.take(&opt, errors) {
             continue;
         }
-        match opt.key.to_string().as_str() {
+        let key = opt.key.to_string();
+        if matches!(
+            key.as_str(),
+            "route_prefix" | "http_adapter" | "deny_unknown_fields"
+        ) {
+            http_only.push((key.clone(), opt.key.span()));
+        }
+        match key.as_str() {
+            "grpc" => grpc = options::string(&opt, errors).filter(|m| grpc_method(m, errors)),
             "route_prefix" => {
                 out.route_prefix = options::string(&opt, errors).filter(|p| route_prefix(p, errors))
             }
@@ -72,7 +90,43 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
             }
         }
     }
+    if let Some(method) = grpc {
+        for (key, span) in http_only {
+            errors.help(
+                span,
+                format!("`{key}` does not apply to a gRPC graph"),
+                format!(
+                    "a graph with `grpc = ...` is served at `/{}` and reads its one parameter from the protobuf request; remove `{key}`",
+                    method.value()
+                ),
+            );
+        }
+        out.adapter = Adapter::Grpc(method);
+    }
     out
+}
+
+/// `package.Service/Method`: a service name (dotted, its package first) and a method.
+fn grpc_method(method: &LitStr, errors: &mut Errors) -> bool {
+    let value = method.value();
+    let ident = |s: &str| {
+        s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let valid = match value.split_once('/') {
+        Some((service, name)) => service.split('.').all(ident) && ident(name),
+        None => false,
+    };
+    if !valid {
+        errors.help(
+            method.span(),
+            format!("invalid gRPC method `{value}`"),
+            "write the method as the `.proto` file names it: `package.Service/Method`, e.g. `grpc = \"classify.Classifier/Classify\"`",
+        );
+    }
+    valid
 }
 
 fn route_prefix(prefix: &LitStr, errors: &mut Errors) -> bool {

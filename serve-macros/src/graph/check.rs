@@ -505,6 +505,21 @@ fn binding_options(tokens: TokenStream, errors: &mut Errors) -> TokenStream {
 }
 
 pub fn adapter(attr: &GraphAttr, params: &[Param], fn_span: Span, errors: &mut Errors) {
+    if let Adapter::Grpc(method) = &attr.adapter
+        && params.len() != 1
+    {
+        let n = params.len();
+        errors.help(
+            if n == 0 { fn_span } else { params[1].ident.span() },
+            format!(
+                "a gRPC graph takes exactly one parameter, its request message, and this graph has {n}"
+            ),
+            format!(
+                "take one protobuf message (a `prost::Message`) as the request of `{}`; put several values in its fields",
+                method.value()
+            ),
+        );
+    }
     if let Adapter::RawBytes(path) = &attr.adapter {
         let n = params.len();
         if n != 1 {

@@ -8,7 +8,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
 
-use crate::graph::attr::{Adapter, GraphAttr, JSON_REQUEST, QUERY, RAW_BYTES};
+use crate::graph::attr::{Adapter, GRPC, GraphAttr, JSON_REQUEST, QUERY, RAW_BYTES};
 use crate::graph::check::{DepArg, Kind, NodeArg, Plan, ValueRef};
 use crate::graph::parse::{Param, path_text, tidy};
 use crate::paths::{SERDE, private, private_at};
@@ -554,11 +554,16 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
 
 fn ingress(attr: &GraphAttr) -> TokenStream {
     let private = private();
-    let prefix = attr
-        .route_prefix
-        .as_ref()
-        .map_or_else(|| "/".to_owned(), |p| p.value());
+    let prefix = match &attr.adapter {
+        // A gRPC method is served at its own path.
+        Adapter::Grpc(method) => format!("/{}", method.value()),
+        _ => attr
+            .route_prefix
+            .as_ref()
+            .map_or_else(|| "/".to_owned(), |p| p.value()),
+    };
     let adapter = match &attr.adapter {
+        Adapter::Grpc(_) => GRPC.to_owned(),
         Adapter::Json => JSON_REQUEST.to_owned(),
         Adapter::Query => QUERY.to_owned(),
         Adapter::RawBytes(_) => RAW_BYTES.to_owned(),
@@ -634,6 +639,18 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
         Adapter::Custom(path) => {
             let call = quote_spanned!(path.span()=> #path(__serve_request).await);
             (quote!(), quote!(#signature { #call }))
+        }
+        Adapter::Grpc(_) => {
+            // Spanned at the parameter's type, which must be a protobuf message.
+            let decode = match inputs {
+                [one] => {
+                    let ty = &one.ty;
+                    quote_spanned!(ty.span()=> #private::grpc_decode::<#ty>(__serve_request))
+                }
+                // Reported by the check; the signature still needs a body.
+                _ => quote!(::core::unreachable!()),
+            };
+            (quote!(), quote!(#signature { #decode }))
         }
     }
 }

@@ -170,8 +170,17 @@ impl ServeSettings {
                 continue;
             };
             let graph_spec = specs.iter().find(|g| g.name == name);
+            let grpc = graph_spec.filter(|g| g.ingress.http_adapter == crate::adapter::GRPC);
             if let Some(prefix) = &app.route_prefix {
-                if prefix.value.starts_with('/') && !prefix.value.contains(['{', '}', '*']) {
+                if let Some(grpc) = grpc.filter(|g| g.ingress.route_prefix != prefix.value) {
+                    problems.push(Problem::at(
+                        &prefix.referenced,
+                        format!(
+                            "application `{name}` is the gRPC method `{}`, served at that path; its route_prefix cannot change",
+                            grpc.ingress.route_prefix.trim_start_matches('/')
+                        ),
+                    ));
+                } else if prefix.value.starts_with('/') && !prefix.value.contains(['{', '}', '*']) {
                     graph.route_prefix = prefix.value.clone();
                 } else {
                     problems.push(Problem::at(

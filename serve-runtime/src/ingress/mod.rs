@@ -21,7 +21,7 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::{Instant, timeout_at};
 
-use crate::adapter::{BUILT_IN_ADAPTERS, QUERY, RoutePrefix};
+use crate::adapter::{BUILT_IN_ADAPTERS, GRPC, QUERY, RoutePrefix};
 use crate::config::settings::GraphSettings;
 use crate::control::placement::Placement;
 use crate::control::{GraphHandle, GraphInstance, start_graph};
@@ -37,7 +37,9 @@ use reply::{error_reply, status_code_name};
 pub(crate) struct Route {
     pub(crate) prefix: String,
     pub(crate) served: Served,
-    service: MethodRouter,
+    pub(crate) service: MethodRouter,
+    /// Whether the paths below the prefix are the graph's too (a gRPC method's are not).
+    pub(crate) below: bool,
 }
 
 /// A started graph as the server serves it: what the admin routes read and change.
@@ -73,12 +75,12 @@ fn timeout_nanos(timeout: Duration) -> u64 {
     u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)
 }
 
-struct GraphState<G: Graph> {
-    handle: GraphHandle<G>,
-    driver: Arc<ReplicaSet<()>>,
-    body_limit: usize,
+pub(crate) struct GraphState<G: Graph> {
+    pub(crate) handle: GraphHandle<G>,
+    pub(crate) driver: Arc<ReplicaSet<()>>,
+    pub(crate) body_limit: usize,
     body_read_timeout: Duration,
-    request_timeout: Arc<RequestTimeout>,
+    pub(crate) request_timeout: Arc<RequestTimeout>,
     /// The route prefix the graph is served at, for [`sub_path`](crate::sub_path) in an
     /// adapter of the user's; `None` for the built-in adapters, which do not ask.
     prefix: Option<Arc<str>>,
@@ -103,6 +105,58 @@ where
     G::Output: Respond,
 {
     let ingress = G::ingress();
+    if ingress.http_adapter == GRPC {
+        return Err(Error::Config(format!(
+            "graph `{}` is a gRPC graph (`#[graph(grpc = ...)]`): serve it with `App::grpc`",
+            G::NAME
+        )));
+    }
+    let started = start::<G>(&settings, graph).await?;
+    let (state, front) = (started.state, started.served.front.clone());
+    let for_others = Arc::clone(&front);
+    // A graph read from the query string answers GET; the others POST.
+    let method = if ingress.http_adapter == QUERY {
+        Method::GET
+    } else {
+        Method::POST
+    };
+    let allowed = method.clone();
+    let handler = move |request: Request| async move {
+        front
+            .serve(request, |request| serve_request(&state, request))
+            .await
+    };
+    let service = on(
+        MethodFilter::try_from(method).expect("GET and POST are filters"),
+        handler,
+    )
+    .fallback(move |request: Request| async move {
+        for_others
+            .serve(request, |request| method_not_allowed(request, allowed))
+            .await
+    });
+    Ok(Route {
+        prefix: started.prefix,
+        served: started.served,
+        service,
+        below: true,
+    })
+}
+
+/// A graph started for the ingress: what its handler serves with, and what the admin
+/// routes see of it.
+pub(crate) struct Started<G: Graph> {
+    pub(crate) prefix: String,
+    pub(crate) state: Arc<GraphState<G>>,
+    pub(crate) served: Served,
+}
+
+/// Starts a graph's deployments and the ingress's slots in front of them.
+pub(crate) async fn start<G: Graph>(
+    settings: &RouteSettings,
+    graph: GraphSettings,
+) -> Result<Started<G>, Error> {
+    let ingress = G::ingress();
     let prefix = graph.route_prefix.clone();
     let request_timeout = Arc::new(RequestTimeout::new(graph.request_timeout));
     let handle = start_graph::<G>(&settings.placement, settings.constructor_timeout, graph).await?;
@@ -122,31 +176,9 @@ where
         prefix: (!BUILT_IN_ADAPTERS.contains(&ingress.http_adapter))
             .then(|| Arc::from(prefix.as_str())),
     });
-    let for_graph = Arc::clone(&front);
-    let for_others = Arc::clone(&front);
-    // A graph read from the query string answers GET; the others POST.
-    let method = if ingress.http_adapter == QUERY {
-        Method::GET
-    } else {
-        Method::POST
-    };
-    let allowed = method.clone();
-    let handler = move |request: Request| async move {
-        for_graph
-            .serve(request, |request| serve_request(&state, request))
-            .await
-    };
-    let service = on(
-        MethodFilter::try_from(method).expect("GET and POST are filters"),
-        handler,
-    )
-    .fallback(move |request: Request| async move {
-        for_others
-            .serve(request, |request| method_not_allowed(request, allowed))
-            .await
-    });
-    Ok(Route {
+    Ok(Started {
         prefix,
+        state,
         served: Served {
             graph: G::NAME,
             instance,
@@ -154,7 +186,6 @@ where
             front,
             driver,
         },
-        service,
     })
 }
 
@@ -183,10 +214,11 @@ pub(crate) fn routers(routes: Vec<Route>, access_log: bool) -> Result<Routers, E
         }
         // A prefix serves itself and every path below it (`/classify/v2`, never
         // `/classifyx`); a longer prefix of another graph is matched first.
-        let below = format!("{}/{{*sub_path}}", route.prefix.trim_end_matches('/'));
-        graphs = graphs
-            .route(&route.prefix, route.service.clone())
-            .route(&below, route.service);
+        graphs = graphs.route(&route.prefix, route.service.clone());
+        if route.below {
+            let below = format!("{}/{{*sub_path}}", route.prefix.trim_end_matches('/'));
+            graphs = graphs.route(&below, route.service);
+        }
         served.push(route.served);
     }
     Ok(Routers {
