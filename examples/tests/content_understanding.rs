@@ -243,3 +243,42 @@ async fn downloads_over_the_limit_are_refused() {
         );
     }
 }
+
+/// The general classifier is EfficientNet-Lite0 on ImageNet: the two photos get the
+/// classes the network gives them (recorded from it), with the probabilities it gives.
+#[tokio::test]
+async fn the_general_classifier_names_what_the_photos_show() {
+    let server = serve().await;
+    let cases = [
+        (
+            "chelsea.png",
+            "Egyptian cat",
+            &["tiger cat", "tabby", "lynx"][..],
+        ),
+        ("coffee.png", "espresso", &["cup", "coffee mug"][..]),
+    ];
+    for (image, top1, also) in cases {
+        let r = report(server.local_addr(), &file_url(image), "photo").await;
+        let label = &r.label;
+        assert_eq!(
+            (label.classifier.as_str(), label.name.as_str()),
+            ("general", top1),
+            "{label:?}"
+        );
+        assert!(label.confidence > 0.5, "{label:?}");
+        assert_eq!(label.top.len(), 5, "{label:?}");
+        assert_eq!(label.top[0].score, label.confidence);
+        assert!(
+            label.top.windows(2).all(|w| w[0].score >= w[1].score),
+            "best first: {label:?}"
+        );
+        let names: Vec<&str> = label.top.iter().map(|s| s.name.as_str()).collect();
+        for name in also {
+            assert!(names.contains(name), "{image}: {name} not in {names:?}");
+        }
+    }
+    // The specialists are stand-ins and list no classes.
+    let fruit = report(server.local_addr(), &file_url("apple.jpg"), "fruit").await;
+    assert!(fruit.label.top.is_empty(), "{fruit:?}");
+    server.shutdown().await.unwrap();
+}

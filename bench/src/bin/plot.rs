@@ -31,10 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect();
-    let root = SVGBackend::new(output, (900, 420)).into_drawing_area();
+    let root = SVGBackend::new(output, (1350, 420)).into_drawing_area();
     root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, 2));
-    for (panel, workload) in panels.iter().zip(["thin", "real"]) {
+    let panels = root.split_evenly((1, 3));
+    for (panel, workload) in panels.iter().zip(["thin", "real", "model"]) {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.workload == workload).collect();
         let max = mine.iter().map(|r| r.p99).fold(0.1, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(panel)

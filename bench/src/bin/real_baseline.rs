@@ -31,15 +31,17 @@ struct Models {
     preprocessor: Preprocessor,
     segmentation: Segmentation,
     integrity: Integrity,
+    general: General,
 }
 
-async fn label(category: &str, image: Tensor) -> Label {
-    match category.trim().to_ascii_lowercase().as_str() {
+/// The network runs inline, on the handler's own task, as one handler would call it.
+async fn label(general: &General, category: &str, image: Tensor) -> Result<Label, String> {
+    Ok(match category.trim().to_ascii_lowercase().as_str() {
         "fruit" => Fruit.classify(image).await,
         "car" => Car.classify(image).await,
         "plant" => Plant.classify(image).await,
-        _ => General.classify(image).await,
-    }
+        _ => general.classify(image).map_err(|e| e.to_string())?,
+    })
 }
 
 async fn classify(
@@ -56,8 +58,9 @@ async fn classify(
     let (mask, quality, label) = tokio::join!(
         m.segmentation.forward(image.clone()),
         m.integrity.forward(image.clone()),
-        label(&request.category, image),
+        label(&m.general, &request.category, image),
     );
+    let label = label.map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(Json(aggregate(mask, quality, label).await))
 }
 
@@ -77,6 +80,11 @@ async fn main() {
         preprocessor: Preprocessor,
         segmentation: Segmentation::new("weights/seg.bin".into()),
         integrity: Integrity::new("weights/int.bin".into()),
+        general: General::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/content_understanding/models/efficientnet_lite0.onnx"
+        )))
+        .expect("the example's network"),
     });
     let app = Router::new()
         .route("/classify", post(classify))

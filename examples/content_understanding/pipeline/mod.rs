@@ -24,8 +24,9 @@
 //! header, before any pixel is decoded. Blocking work (reading files, resolving names,
 //! decoding) runs on threads the runtime gives those deployments, bounded in number.
 //!
-//! The models are cheap, honest stand-ins (colour and luminance statistics) so the example
-//! runs anywhere; each one says so where it is defined.
+//! The general classifier is a real network (EfficientNet-Lite0 on ImageNet, run with
+//! tract; its weights ship in `models/`). The other models are cheap, honest stand-ins
+//! (colour and luminance statistics); each one says so where it is defined.
 //!
 //! This module is a folder with a `mod.rs` so that `main.rs` (`mod pipeline;`) and the
 //! integration test (`#[path = ".../pipeline/mod.rs"] mod pipeline;`) find its files in the
@@ -34,6 +35,7 @@
 pub mod classify;
 pub mod colour;
 pub mod download;
+pub mod general;
 pub mod integrity;
 pub mod preprocess;
 pub mod report;

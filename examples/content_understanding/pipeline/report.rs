@@ -100,6 +100,7 @@ mod tests {
             classifier: "fruit".into(),
             name: "apple".into(),
             confidence: 0.8,
+            top: Vec::new(),
         };
         (mask, quality, label)
     }

@@ -61,6 +61,12 @@ impl Tensor {
         self.original
     }
 
+    /// The samples as they are laid out: the red plane, then green, then blue, each row by
+    /// row.
+    pub fn planes(&self) -> &[f32] {
+        &self.data
+    }
+
     /// Every pixel as `[r, g, b]`, row by row.
     pub fn pixels(&self) -> impl Iterator<Item = [f32; 3]> + '_ {
         let plane = self.width() * self.height();
