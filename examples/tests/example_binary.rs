@@ -72,7 +72,7 @@ fn the_binary_prints_the_graph_as_json() {
     assert_eq!(options("Segmentation")["options"]["num_replicas"], 2);
     for (name, replicas, cpus) in [
         ("Integrity", 1, 0.25),
-        ("General", 1, 0.25),
+        ("General", 2, 0.25),
         ("Preprocessor", 2, 0.5),
         ("BlockingIo", 4, 0.0),
     ] {

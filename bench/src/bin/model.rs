@@ -5,6 +5,8 @@
 //!
 //! Prints the median, p90 and p99 of the network's own latency (`General::classify`), and
 //! of decoding and resizing the photo (`Preprocessor::process`), each over RUNS (200).
+//! Then the throughput of two threads classifying at once, each with a network of its own
+//! (as two replicas have) and sharing one.
 
 #[allow(dead_code)]
 #[path = "../../../examples/content_understanding/pipeline/mod.rs"]
@@ -54,6 +56,39 @@ fn main() {
             ms(percentile(&times, 99)),
         );
     }
+
+    let path = format!("{EXAMPLE}/models/efficientnet_lite0.onnx");
+    let own = [
+        General::load(Path::new(&path)).expect("loads"),
+        General::load(Path::new(&path)).expect("loads"),
+    ];
+    let shared = [&general, &general];
+    let per_second = |nets: [&General; 2]| {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for net in nets {
+                let image = image.clone();
+                s.spawn(move || {
+                    for _ in 0..runs / 2 {
+                        net.classify(image.clone()).expect("classifies");
+                    }
+                });
+            }
+        });
+        (runs / 2 * 2) as f64 / started.elapsed().as_secs_f64()
+    };
+    let one = 1000.0 / ms(percentile(&timed_once(&general, &image, runs), 50));
+    println!(
+        "two threads: {:.1}/s with a network each, {:.1}/s sharing one (one thread: {one:.1}/s)",
+        per_second([&own[0], &own[1]]),
+        per_second(shared),
+    );
+}
+
+fn timed_once(general: &General, image: &pipeline::tensor::Tensor, runs: usize) -> Vec<Duration> {
+    timed(runs, || {
+        general.classify(image.clone()).expect("classifies");
+    })
 }
 
 fn timed(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {

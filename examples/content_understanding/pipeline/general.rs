@@ -40,10 +40,12 @@ impl ModelError {
     }
 }
 
-/// One replica holds the network, loaded and optimised once in `new`. A quarter of a CPU
-/// puts it on a thread of its own, where `classify` (sync, about 10 ms of CPU in a release
-/// build) runs; on a machine with GPUs, `num_gpus = 0.5` would let two replicas share one.
-#[deployment(num_cpus = 0.25)]
+/// Each replica holds the network, loaded and optimised once in `new`, and runs
+/// `classify` (sync, about 28 ms of one core in a release build) on a thread of its own: a
+/// quarter of a CPU each puts it there. Two replicas let two images through the network at
+/// once, one a core on a two-core machine; on a machine with GPUs, `num_gpus = 0.5` would
+/// let two replicas share one.
+#[deployment(num_replicas = 2, num_cpus = 0.25)]
 pub struct General {
     model: Arc<TypedRunnableModel>,
     labels: Vec<&'static str>,
