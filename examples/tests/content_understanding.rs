@@ -136,8 +136,8 @@ async fn a_bad_image_url_is_a_400_quoting_at_most_its_start() {
     let cases = [
         (long.as_str(), "5023 bytes long, over the limit of 2048"),
         (
-            "https://example.com/leaf.png",
-            "only http:// and file:// URLs are supported",
+            "gopher://example.com/leaf.png",
+            "only http://, https:// and file:// URLs are supported",
         ),
         ("file://leaf.png", "has no absolute path"),
         ("http://exa mple/leaf.png", "invalid URL"),

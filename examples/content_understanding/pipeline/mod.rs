@@ -14,10 +14,12 @@
 //!   folder the environment variable `CONTENT_FILE_ROOT` names when the graph starts, by
 //!   default the example's own `images/`. Paths outside it are refused, and the answer does
 //!   not say whether they exist.
-//! - `http://host[:port]/path` (no TLS, redirects not followed), from hosts on the public
-//!   internet only: every address the host resolves to is checked, and loopback, private,
-//!   link-local and other non-public ones are refused unless `CONTENT_ALLOW_PRIVATE_HOSTS=1`
-//!   is set when the graph starts (for testing against a local server).
+//! - `http://host[:port]/path` and `https://...` (rustls, the Mozilla roots and those of
+//!   `CONTENT_CA_FILE`; up to five redirects, each checked like the first URL), from hosts
+//!   on the public internet only: every address the host resolves to is checked, and
+//!   loopback, private, link-local and other non-public ones are refused unless
+//!   `CONTENT_ALLOW_PRIVATE_HOSTS=1` is set when the graph starts (for testing against a
+//!   local server).
 //!
 //! `image_url` is checked before the graph runs (at most 2048 bytes, one of those schemes,
 //! well formed; a 400 otherwise), and images over 16.8 megapixels are refused from their

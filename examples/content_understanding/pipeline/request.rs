@@ -126,8 +126,10 @@ mod tests {
         let long = format!("http://example.com/{}", "a".repeat(3000));
         let cases = [
             (long.as_str(), "is 3019 bytes long, over the limit of 2048"),
-            ("https://example.com/a.png", "only http:// and file:// URLs"),
-            ("ftp://example.com/a.png", "only http:// and file:// URLs"),
+            (
+                "ftp://example.com/a.png",
+                "only http://, https:// and file:// URLs",
+            ),
             ("file://a.png", "has no absolute path"),
             ("http://exa mple/a.png", "invalid URL"),
             ("http:///a.png", "invalid URL"),

@@ -49,7 +49,7 @@ impl fmt::Display for Quoted {
 pub enum DownloadError {
     #[error("the URL is {len} bytes long, over the limit of {MAX_URL_BYTES}: `{url}`")]
     UrlTooLong { url: Quoted, len: usize },
-    #[error("unsupported URL `{0}`: only http:// and file:// URLs are supported")]
+    #[error("unsupported URL `{0}`: only http://, https:// and file:// URLs are supported")]
     UnsupportedScheme(Quoted),
     #[error("`{0}` has no absolute path; write file:///path/to/image.png")]
     RelativeFile(Quoted),
@@ -73,8 +73,16 @@ pub enum DownloadError {
     },
     #[error("cannot fetch `{url}`: {reason}")]
     Fetch { url: Quoted, reason: String },
-    #[error("`{url}` answered {status}; expected a 2xx status (redirects are not followed)")]
+    #[error("`{url}` answered {status}; expected a 2xx status")]
     Status { url: Quoted, status: StatusCode },
+    #[error("`{url}` redirected more than {max} times")]
+    TooManyRedirects { url: Quoted, max: usize },
+    #[error("`{url}` redirected to `{to}`, which is refused: {reason}")]
+    Redirect {
+        url: Quoted,
+        to: Quoted,
+        reason: &'static str,
+    },
     #[error("`{what}` is larger than the download limit of {limit} bytes")]
     TooLarge { what: Quoted, limit: u64 },
     #[error("fetching `{url}` took longer than {after:?}")]
@@ -118,6 +126,12 @@ pub enum SettingsError {
     },
     #[error("{var} must be `1` (allow private hosts) or `0` (refuse them), not `{value}`")]
     Switch { var: &'static str, value: String },
+    #[error("{var}=`{path}` cannot be read as certificates to trust: {reason}")]
+    CaFile {
+        var: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 #[cfg(test)]

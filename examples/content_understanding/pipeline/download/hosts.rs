@@ -1,4 +1,4 @@
-//! `http://` URLs, limited to hosts on the public internet.
+//! `http://` and `https://` URLs, limited to hosts on the public internet.
 //!
 //! A URL names a host; what is checked is every address the downloader would connect to.
 //! The downloader resolves the name itself, drops the addresses this policy refuses, and
@@ -14,7 +14,7 @@ use super::error::{DownloadError, Quoted, SettingsError};
 /// server.
 pub const ALLOW_PRIVATE_HOSTS_VAR: &str = "CONTENT_ALLOW_PRIVATE_HOSTS";
 
-/// Which hosts `http://` URLs may reach.
+/// Which hosts `http://` and `https://` URLs may reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostPolicy {
     /// Only public internet addresses (see [`is_public`]); the default. A server that

@@ -9,17 +9,40 @@ use super::error::{DownloadError, Quoted};
 /// 2,000, and no image address needs more.
 pub const MAX_URL_BYTES: usize = 2048;
 
+/// Resolves a redirect's `Location` against the URL that answered it: absolute
+/// (`https://...`), scheme-relative (`//host/...`), absolute path (`/a.png`) or relative
+/// to the answering URL's folder (`b/a.png`).
+pub fn resolve(base: &Uri, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_owned();
+    }
+    let scheme = base.scheme_str().unwrap_or("http");
+    if let Some(rest) = location.strip_prefix("//") {
+        return format!("{scheme}://{rest}");
+    }
+    let authority = base.authority().map_or("", |a| a.as_str());
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let folder = base
+        .path()
+        .rsplit_once('/')
+        .map_or("", |(folder, _)| folder);
+    format!("{scheme}://{authority}{folder}/{location}")
+}
+
 /// Where an image URL points.
 #[derive(Debug, PartialEq)]
 pub enum Source<'a> {
     /// `file:///path`: the absolute path, as written (it is not percent-decoded).
     File(&'a str),
-    /// `http://host[:port]/path`.
+    /// `http://host[:port]/path` or `https://...`.
     Http(Uri),
 }
 
-/// Checks `url`: at most [`MAX_URL_BYTES`], `http://` or `file://` (any case), and well
-/// formed: a URI for http, an absolute path without control characters for files.
+/// Checks `url`: at most [`MAX_URL_BYTES`], `http://`, `https://` or `file://` (any case),
+/// and well formed: a URI for http(s), an absolute path without control characters for
+/// files.
 pub fn parse(url: &str) -> Result<Source<'_>, DownloadError> {
     if url.len() > MAX_URL_BYTES {
         return Err(DownloadError::UrlTooLong {
@@ -39,7 +62,7 @@ pub fn parse(url: &str) -> Result<Source<'_>, DownloadError> {
             });
         }
         Ok(Source::File(rest))
-    } else if scheme.eq_ignore_ascii_case("http") {
+    } else if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         let invalid = |reason: String| DownloadError::InvalidUrl {
             url: Quoted::new(url),
             reason,
@@ -78,9 +101,13 @@ mod tests {
     fn refuses_other_schemes_relative_paths_and_bad_syntax() {
         let message = |url: &str| parse(url).unwrap_err().to_string();
         assert_eq!(
-            message("https://example.com/a.png"),
-            "unsupported URL `https://example.com/a.png`: only http:// and file:// URLs are supported"
+            message("ftp://example.com/a.png"),
+            "unsupported URL `ftp://example.com/a.png`: only http://, https:// and file:// URLs are supported"
         );
+        assert!(matches!(
+            parse("HTTPS://example.com/a.png"),
+            Ok(Source::Http(uri)) if uri.scheme_str() == Some("https")
+        ));
         assert!(matches!(
             parse("leaf.png"),
             Err(DownloadError::UnsupportedScheme(_))
@@ -96,6 +123,21 @@ mod tests {
         );
         assert!(message("http:///a.png").starts_with("invalid URL"));
         assert!(message("file:///a\0.png").contains("control characters"));
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_answering_url() {
+        let base: Uri = "https://example.com:8443/images/a.png?x=1".parse().unwrap();
+        assert_eq!(resolve(&base, "http://other/b.png"), "http://other/b.png");
+        assert_eq!(
+            resolve(&base, "//cdn.example/b.png"),
+            "https://cdn.example/b.png"
+        );
+        assert_eq!(resolve(&base, "/b.png"), "https://example.com:8443/b.png");
+        assert_eq!(
+            resolve(&base, "big/b.png"),
+            "https://example.com:8443/images/big/b.png"
+        );
     }
 
     #[test]
