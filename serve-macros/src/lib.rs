@@ -7,6 +7,7 @@ mod deployment;
 mod diag;
 mod graph;
 mod options;
+mod owned;
 mod paths;
 
 use proc_macro::TokenStream;

@@ -168,6 +168,10 @@ pub fn function(sig: &Signature, errors: &mut Errors) -> bool {
 
 /// The impl as a whole: inherent, not generic, of a named type, with a usable `new`.
 pub fn deployment_impl(d: &DeploymentImpl<'_>, errors: &mut Errors) -> bool {
+    // `impl<'a> Model<'a>`: the struct's own `#[deployment]` reports its parameters, once.
+    if !d.item.generics.params.is_empty() && of_generic_struct(d.self_ty) {
+        return false;
+    }
     let mut ok = no_generics(&d.item.generics, "a deployment", errors);
     if let Some((_, path, _)) = &d.item.trait_ {
         errors.help(
@@ -189,6 +193,18 @@ pub fn deployment_impl(d: &DeploymentImpl<'_>, errors: &mut Errors) -> bool {
         ok &= constructor(ctor, errors);
     }
     ok
+}
+
+/// `Model<'a>`, `Model<T>`: a named type given parameters.
+fn of_generic_struct(self_ty: &syn::Type) -> bool {
+    let syn::Type::Path(p) = self_ty else {
+        return false;
+    };
+    p.qself.is_none()
+        && p.path
+            .segments
+            .last()
+            .is_some_and(|s| !s.arguments.is_empty())
 }
 
 fn constructor(ctor: &Ctor<'_>, errors: &mut Errors) -> bool {
@@ -215,76 +231,10 @@ fn no_generics(generics: &Generics, what: &str, errors: &mut Errors) -> bool {
 /// A call's arguments and result move between tasks, and to a replica's threads: they
 /// must be owned (or `'static`). `&ReplicaContext` is the one borrow a method may take.
 fn owned_values(sig: &Signature, errors: &mut Errors) -> bool {
-    let mut ok = true;
-    for arg in &sig.inputs {
-        let FnArg::Typed(pt) = arg else { continue };
-        if crate::deployment::parse::context_param(&pt.ty).is_some() {
-            continue;
-        }
-        if let Some(span) = borrow_in(&pt.ty) {
-            errors.help(
-                span,
-                "values that cross a node must be owned",
-                owned_fix(&pt.ty),
-            );
-            ok = false;
-        }
-    }
-    if let syn::ReturnType::Type(_, ty) = &sig.output
-        && let Some(span) = borrow_in(ty)
-    {
-        errors.help(
-            span,
-            "a node's result must be owned: it is sent back to its caller",
-            owned_fix(ty),
-        );
-        ok = false;
-    }
-    ok
-}
-
-/// Where `ty` borrows for less than `'static`, if it does.
-fn borrow_in(ty: &syn::Type) -> Option<proc_macro2::Span> {
-    use syn::visit::Visit;
-    struct Finder(Option<proc_macro2::Span>);
-    impl<'ast> Visit<'ast> for Finder {
-        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
-            if self.0.is_none() && r.lifetime.as_ref().is_none_or(|l| l.ident != "static") {
-                self.0 = Some(
-                    r.and_token
-                        .span
-                        .join(r.elem.span())
-                        .unwrap_or(r.and_token.span),
-                );
-            }
-            syn::visit::visit_type_reference(self, r);
-        }
-        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
-            if self.0.is_none() && l.ident != "static" {
-                self.0 = Some(l.span());
-            }
-        }
-    }
-    let mut finder = Finder(None);
-    finder.visit_type(ty);
-    finder.0
-}
-
-/// What to take instead of a borrowed `ty`.
-fn owned_fix(ty: &syn::Type) -> String {
-    let syn::Type::Reference(r) = ty else {
-        return "use an owned type (no lifetimes); share big values with `Arc<T>`".to_owned();
-    };
-    match &*r.elem {
-        syn::Type::Path(p) if p.path.is_ident("str") => "take `String`, not `&str`".to_owned(),
-        syn::Type::Slice(s) => {
-            let elem = &s.elem;
-            let elem = crate::graph::parse::tidy(&quote::quote!(#elem).to_string());
-            format!("take `Vec<{elem}>`, not `&[{elem}]`")
-        }
-        elem => {
-            let elem = crate::graph::parse::tidy(&quote::quote!(#elem).to_string());
-            format!("take `{elem}` (or `Arc<{elem}>` to share one without copying), not `&{elem}`")
-        }
-    }
+    crate::owned::signature(
+        sig,
+        |ty| crate::deployment::parse::context_param(ty).is_some(),
+        "a node's result must be owned: it is sent back to its caller",
+        errors,
+    )
 }

@@ -53,11 +53,24 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn on_struct(attr: TokenStream, item: &ItemStruct, errors: &mut Errors) -> TokenStream {
     let attr = attr::parse(attr, errors);
     if !item.generics.params.is_empty() {
-        errors.help(
-            item.generics.span(),
-            "a deployment cannot be generic",
-            "use a concrete type",
-        );
+        let only_lifetimes = item
+            .generics
+            .params
+            .iter()
+            .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+        if only_lifetimes {
+            errors.help(
+                item.generics.span(),
+                "a deployment cannot borrow: each replica holds it for as long as it serves",
+                "own what it holds (`String`, `Vec<T>`, or `Arc<T>` to share one value between replicas) and drop the lifetime",
+            );
+        } else {
+            errors.help(
+                item.generics.span(),
+                "a deployment cannot be generic",
+                "each replica is built with concrete types: use a concrete type, or a trait object (`Box<dyn Model + Send + Sync>`)",
+            );
+        }
         return item.to_token_stream();
     }
     let ident = &item.ident;

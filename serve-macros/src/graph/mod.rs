@@ -26,9 +26,15 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     signature(&item, &mut errors);
     let body = parse::graph_fn(&item, &mut errors);
     check::adapter(&attr, &body.params, item.sig.fn_token.span, &mut errors);
+    let owned = owned_signature(&item, &mut errors);
     let plan = check::resolve(&item, &body, &mut errors);
     let out = match plan {
         Some(plan) if errors.is_empty() => expand::graph(&item, &attr, &plan),
+        // A borrowed input or output is reported once: the fallback's types are owned.
+        _ if !owned => {
+            let (item, params) = without_borrows(&item, &body.params);
+            expand::fallback(&item, &params)
+        }
         _ => expand::fallback(&item, &body.params),
     };
     let errors = errors.into_compile_errors();
@@ -40,6 +46,41 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         started.elapsed(),
     );
     out
+}
+
+/// A graph's inputs come from a request, or from a caller it may outlive, and its output
+/// goes back to one: both must be owned.
+fn owned_signature(item: &ItemFn, errors: &mut Errors) -> bool {
+    crate::owned::signature(
+        &item.sig,
+        |_| false,
+        "a graph's result must be owned: it is sent back to its caller",
+        errors,
+    )
+}
+
+/// The graph with `()` for every type that borrows, for the fallback.
+fn without_borrows(item: &ItemFn, params: &[parse::Param]) -> (ItemFn, Vec<parse::Param>) {
+    use crate::owned::borrow_in;
+    let unit: syn::Type = syn::parse_quote!(());
+    let params = params
+        .iter()
+        .map(|p| parse::Param {
+            ident: p.ident.clone(),
+            ty: if borrow_in(&p.ty).is_some() {
+                unit.clone()
+            } else {
+                p.ty.clone()
+            },
+        })
+        .collect();
+    let mut item = item.clone();
+    if let syn::ReturnType::Type(_, ty) = &mut item.sig.output
+        && borrow_in(ty).is_some()
+    {
+        **ty = unit;
+    }
+    (item, params)
 }
 
 fn signature(item: &ItemFn, errors: &mut Errors) {
