@@ -9,12 +9,12 @@
 //! ```
 //!
 //! `image_url` is `file:///absolute/path`, `http://host[:port]/path` or `https://...`, at
-//! most 2048 bytes. Three environment variables, read at start-up, say what the downloader
-//! may reach:
+//! most 2048 bytes. What the downloader may reach is set at start-up:
 //!
-//! - `CONTENT_FILE_ROOT`: the folder `file://` paths must lie in (symbolic links are
-//!   followed before checking). By default the example's own `images/` folder. Only
-//!   regular files of at most 20 MiB are read.
+//! - `--file-root DIR` (or the variable `CONTENT_FILE_ROOT`): the folder `file://` paths
+//!   must lie in (symbolic links are followed before checking). By default the example's
+//!   own `images/` folder. Only regular files of at most 20 MiB are read, and a path
+//!   outside the folder gets the same answer whether or not it exists.
 //! - `CONTENT_ALLOW_PRIVATE_HOSTS=1`: lets `http(s)://` URLs reach loopback, private and
 //!   link-local addresses, for testing against a local server. Without it only public
 //!   internet addresses are fetched from, whatever the host name resolves to.
@@ -27,10 +27,29 @@
 
 mod pipeline;
 
+use std::path::PathBuf;
+
+use pipeline::download::FileRoot;
+
+/// The example's own flags, beside the server's.
+#[derive(clap::Args)]
+struct Flags {
+    /// The folder file:// image URLs must lie in [default: $CONTENT_FILE_ROOT, else the
+    /// example's images/]
+    #[arg(long, value_name = "DIR")]
+    file_root: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     serve_runtime::App::new()
         .graph(pipeline::content_understanding)
-        .run()
+        .run_with(|flags: Flags, app| {
+            if let Some(dir) = &flags.file_root {
+                FileRoot::set_from_flag(dir)
+                    .map_err(|e| serve_runtime::Error::Config(e.to_string()))?;
+            }
+            Ok(app)
+        })
         .await
 }

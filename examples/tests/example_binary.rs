@@ -418,3 +418,48 @@ fn build_serve_deploy_and_status_operate_the_running_binary() {
             .contains("could not reach the server's admin routes at http://127.0.0.1:9")
     );
 }
+
+/// `--file-root DIR` confines `file://` URLs to DIR: a file in it is classified, one
+/// outside it (the example's own images) gets the answer a missing file outside it gets,
+/// and a flag that names no folder stops the start, naming it.
+#[tokio::test]
+async fn file_root_flag_confines_file_urls() {
+    let root = TempDir::new("flag-root");
+    std::fs::copy(common::image_path("leaf.png"), root.path("leaf.png")).unwrap();
+    let dir = root.as_str().to_owned();
+    let example =
+        common::on_a_thread(move || Example::start_with_args(&["--file-root", &dir], &[])).await;
+
+    let inside = format!("file://{}", root.path("leaf.png"));
+    let (status, answer) = classify(example.addr, &inside, "plant").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["label"]["name"], "leaf");
+
+    let outside =
+        |path: String| format!("`{path}` is outside the folder this server reads files from");
+    let elsewhere = common::image_path("leaf.png");
+    let missing = format!("{}/missing.png", elsewhere.rsplit_once('/').unwrap().0);
+    for path in [elsewhere.clone(), missing] {
+        let (status, answer) = classify(example.addr, &format!("file://{path}"), "plant").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(&outside(path)),
+            "{answer}"
+        );
+    }
+    let status = common::on_a_thread(move || example.terminate(Duration::from_secs(10))).await;
+    assert!(status.success(), "{status}");
+
+    let help = String::from_utf8(run_example(&["--help"]).stdout).unwrap();
+    assert!(help.contains("--file-root <DIR>"), "{help}");
+    let refused = common::example_command()
+        .args(["--port", "0", "--file-root", "/no/such/folder"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--file-root=`/no/such/folder` cannot be the folder"),
+        "{stderr}"
+    );
+}

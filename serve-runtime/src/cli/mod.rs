@@ -148,6 +148,15 @@ impl ServeArgs {
     }
 }
 
+/// No flags of the app's own: what [`App::run`] parses beside the server's.
+#[derive(Args, Debug)]
+struct NoFlags {}
+
+fn failure(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
 fn non_negative(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
@@ -162,17 +171,69 @@ impl App {
     /// (`graph --format json|mermaid|dot`), or list deployments. Serving stops on Ctrl-C or
     /// SIGTERM, letting in-flight requests finish.
     pub async fn run(self) -> ExitCode {
-        let matches = Cli::command().name(bin_name()).get_matches();
+        self.run_with(|_: NoFlags, app| Ok(app)).await
+    }
+
+    /// [`run`](Self::run), with flags of your own beside the server's: `A` is a
+    /// `#[derive(clap::Args)]` struct, accepted with or without the `serve` command and
+    /// shown in `--help`. Before serving, `configure` gets them and the app, and returns
+    /// the app to serve (an error stops the start, printed like the server's own). The
+    /// other commands (`build`, `graph`...) accept the flags but do not call it.
+    ///
+    /// ```no_run
+    /// # use serve_runtime::{App, deployment, graph};
+    /// # #[deployment] async fn echo(s: String) -> String { s }
+    /// # #[graph] async fn echoing(s: String) -> String { echo(s) }
+    /// #[derive(clap::Args)]
+    /// struct Flags {
+    ///     /// Where the models' weights are
+    ///     #[arg(long, default_value = "weights")]
+    ///     weights: std::path::PathBuf,
+    /// }
+    ///
+    /// # async fn serve() -> std::process::ExitCode {
+    /// App::new()
+    ///     .graph(echoing)
+    ///     .run_with(|flags: Flags, app| {
+    ///         println!("weights from {}", flags.weights.display());
+    ///         Ok(app)
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn run_with<A, F>(self, configure: F) -> ExitCode
+    where
+        A: Args + FromArgMatches,
+        F: FnOnce(A, App) -> Result<App, Error>,
+    {
+        let command = A::augment_args(Cli::command().name(bin_name()))
+            .mut_subcommand("serve", |serve| A::augment_args(serve));
+        let matches = command.get_matches();
         let cli = match Cli::from_arg_matches(&matches) {
             Ok(cli) => cli,
             Err(e) => e.exit(),
         };
-        match self.dispatch(cli).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
+        // The flags sit on the command line itself, or on `serve`.
+        let own = match matches.subcommand() {
+            Some(("serve", serve)) => A::from_arg_matches(serve),
+            _ => A::from_arg_matches(&matches),
+        };
+        let flags = match own {
+            Ok(flags) => flags,
+            Err(e) => e.exit(),
+        };
+        let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+        let app = if serving {
+            match configure(flags, self) {
+                Ok(app) => app,
+                Err(e) => return failure(&e),
             }
+        } else {
+            self
+        };
+        match app.dispatch(cli).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => failure(&e),
         }
     }
 

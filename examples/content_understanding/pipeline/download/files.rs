@@ -11,7 +11,7 @@
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -24,6 +24,9 @@ pub const DEFAULT_FILE_ROOT: &str =
 
 /// The environment variable that names the file root, read when the downloader is built.
 pub const FILE_ROOT_VAR: &str = "CONTENT_FILE_ROOT";
+
+/// The folder the binary's `--file-root` named, set once before the graph starts.
+static FROM_FLAG: OnceLock<FileRoot> = OnceLock::new();
 
 /// The folder `file://` URLs are confined to, with its symbolic links resolved.
 #[derive(Clone, Debug)]
@@ -41,8 +44,29 @@ impl FileRoot {
         Ok(FileRoot { dir: dir.into() })
     }
 
-    /// The folder [`FILE_ROOT_VAR`] names, or [`DEFAULT_FILE_ROOT`].
-    pub fn from_env() -> Result<Self, SettingsError> {
+    /// Makes `dir` the root of every downloader built from now on in this process (the
+    /// binary's `--file-root`, which wins over [`FILE_ROOT_VAR`]); it must be a folder.
+    #[allow(
+        dead_code,
+        reason = "the example's binary calls it; the tests and the baseline compile the pipeline without it"
+    )]
+    pub fn set_from_flag(dir: &Path) -> Result<(), SettingsError> {
+        let root = FileRoot::new(dir).map_err(|source| SettingsError::Root {
+            var: "--file-root",
+            dir: dir.display().to_string(),
+            source,
+        })?;
+        // Set once, by `main`, before any downloader is built.
+        let _ = FROM_FLAG.set(root);
+        Ok(())
+    }
+
+    /// The folder `--file-root` named, else the one [`FILE_ROOT_VAR`] names, else
+    /// [`DEFAULT_FILE_ROOT`].
+    pub fn configured() -> Result<Self, SettingsError> {
+        if let Some(root) = FROM_FLAG.get() {
+            return Ok(root.clone());
+        }
         let dir = std::env::var_os(FILE_ROOT_VAR)
             .map_or_else(|| PathBuf::from(DEFAULT_FILE_ROOT), PathBuf::from);
         FileRoot::new(&dir).map_err(|source| SettingsError::Root {

@@ -79,11 +79,11 @@ enum Blocking {
 
 #[deployment]
 impl Downloader {
-    /// Reads the file root from `CONTENT_FILE_ROOT`, the host policy from
+    /// Takes the file root from `--file-root` or `CONTENT_FILE_ROOT`, the host policy from
     /// `CONTENT_ALLOW_PRIVATE_HOSTS` and further certificates to trust from
     /// `CONTENT_CA_FILE`; an unusable value stops the graph from starting.
     pub fn new(blocking: Handle<BlockingIo>) -> Result<Self, SettingsError> {
-        let root = FileRoot::from_env()?;
+        let root = FileRoot::configured()?;
         let hosts = HostPolicy::from_env()?;
         let tls = tls::from_env()?;
         Ok(Self::build(root, hosts, tls, Blocking::Threads(blocking)))
