@@ -163,6 +163,23 @@ pub fn raw_bytes(request: HttpRequest) -> Bytes {
     request.into_body()
 }
 
+/// What a `raw_bytes` graph's parameter can be: made from the body's `Bytes`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`raw_bytes` hands the graph the request body, and `{Self}` cannot be made from it",
+    label = "not `From<Bytes>`",
+    note = "take `Bytes` or `Vec<u8>` (or a type of yours with `impl From<Bytes>`), or read the body as JSON with `http_adapter = json_request`"
+)]
+pub trait FromBody: From<Bytes> {}
+
+impl<T: From<Bytes>> FromBody for T {}
+
+/// The body as the `raw_bytes` graph's parameter.
+#[doc(hidden)]
+pub fn raw_body<T: FromBody>(request: HttpRequest) -> T {
+    T::from(request.into_body())
+}
+
 fn check_json_content_type(request: &HttpRequest) -> Result<(), AdapterError> {
     let wrong = |got: &str| {
         AdapterError::unsupported_media_type(format!(

@@ -109,7 +109,9 @@ struct ReadmeDoctests;
 /// What generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::adapter::{AdapterError, HttpRequest, json_request, query_request, raw_bytes};
+    pub use crate::adapter::{
+        AdapterError, HttpRequest, json_request, query_request, raw_body, raw_bytes,
+    };
     pub use crate::alone::{Params, Standalone};
     pub use crate::arg::{ArgParser, BindArgs, BindParam, ConstArg, ParseArg, ParseArgFallback};
     pub use crate::compose::{DepRef, FnNode, GraphNode, spec_fn_deployment, spec_inner_graph};

@@ -629,12 +629,18 @@ fn adapt(attr: &GraphAttr, inputs: &[Param]) -> (TokenStream, TokenStream) {
             (items, body)
         }
         Adapter::RawBytes(path) => {
-            let body = quote_spanned! {path.span()=>
-                #signature {
-                    #private::Result::Ok(#private::From::from(#private::raw_bytes(__serve_request)))
+            // Spanned at the parameter's type, which must be made from the body.
+            let read = match inputs {
+                [one] => {
+                    let ty = &one.ty;
+                    quote_spanned!(ty.span()=> #private::raw_body::<#ty>(__serve_request))
+                }
+                // Reported by the check; the signature still needs a body.
+                _ => {
+                    quote_spanned!(path.span()=> #private::From::from(#private::raw_bytes(__serve_request)))
                 }
             };
-            (quote!(), body)
+            (quote!(), quote!(#signature { #private::Result::Ok(#read) }))
         }
         Adapter::Custom(path) => {
             let call = quote_spanned!(path.span()=> #path(__serve_request).await);
