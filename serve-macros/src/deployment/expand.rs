@@ -10,7 +10,7 @@ use crate::deployment::batch::BatchTypes;
 use crate::deployment::multiplex::{self, Loader};
 use crate::deployment::parse::{Ctor, Method, Output, Param, values};
 use crate::graph::parse::tidy;
-use crate::paths::private;
+use crate::paths::{private, private_at};
 
 /// `impl DeploymentConfig`: the name and options.
 pub fn config(self_ty: &TokenStream, default_name: &Ident, attr: &DeploymentAttr) -> TokenStream {
@@ -257,24 +257,33 @@ pub fn client_method(
                     #private::invoke_inline(&#replica, #label, async { #inline_body }).await?;
                 #private::Result::Ok(#private::hold_stream(__serve_stream, #replica, #label))
             },
-            quote! {
-                #private::invoke_threads_stream(#replica, #label, move |#replica, #context| async move {
-                    let (#replica, #context) = (#replica, #context);
-                    let __serve_result = #threads_body;
-                    (#replica, __serve_result)
-                }).await
+            {
+                let private = private_at(exposed.span());
+                quote_spanned! {exposed.span()=>
+                    #private::invoke_threads_stream(#replica, #label, move |#replica, #context| async move {
+                        let (#replica, #context) = (#replica, #context);
+                        let __serve_result = #threads_body;
+                        (#replica, __serve_result)
+                    }).await
+                }
             },
         )
     } else {
         (
             quote!(#private::invoke_inline(&#replica, #label, async { #inline_body }).await),
             // The block owns the guard even when the body does not use it (a function
-            // deployment): the replica's slot is held until the call's work ends.
-            quote! {
-                #private::invoke_threads(#replica, #label, move |#replica, #context| async move {
-                    let (#replica, #context) = (#replica, #context);
-                    #threads_body
-                }).await
+            // deployment): the replica's slot is held until the call's work ends. The call
+            // is spanned at the method's name, where rustc then puts the error for a
+            // method whose future is not `Send` (an `Rc` or a `MutexGuard` held across an
+            // `.await`), which cannot run on a replica's threads.
+            {
+                let private = private_at(exposed.span());
+                quote_spanned! {exposed.span()=>
+                    #private::invoke_threads(#replica, #label, move |#replica, #context| async move {
+                        let (#replica, #context) = (#replica, #context);
+                        #threads_body
+                    }).await
+                }
             },
         )
     };
