@@ -10,6 +10,10 @@ const SEVERAL: &[(&str, &str)] = &[
         "a type that is not a protobuf message lacks both `prost::Message` and the `Default` its derive gives; rustc reports each, both on the parameter with the same words",
     ),
     (
+        "graph/fail/handles_in_wrong_order.stderr",
+        "two handles swapped: each argument is of the wrong type, and each says which it should be",
+    ),
+    (
         "graph/fail/grpc_options.stderr",
         "three gRPC graphs, each wrong in its own way",
     ),

@@ -233,7 +233,10 @@ fn build(plan: &Plan<'_>) -> TokenStream {
             .collect();
         let args = dep.args.iter().enumerate().map(|(k, a)| match a {
             DepArg::Handle { span, .. } => {
-                let local = format_ident!("__serve_h{}_{}", i, k);
+                // Every token at the user's argument, the runtime path included, so a
+                // handle of the wrong type is reported there.
+                let local = format_ident!("__serve_h{}_{}", i, k, span = *span);
+                let private = private_at(*span);
                 quote_spanned!(*span=> #private::Clone::clone(&#local))
             }
             DepArg::Const(expr) => quote!(#expr),
