@@ -29,12 +29,12 @@ fn the_binary_refuses_a_graph_that_does_not_fit_the_cpus_it_is_given() {
         ),
         "{stderr}"
     );
-    // Integrity and General reserve a quarter of a CPU for their thread replica; the
-    // Preprocessor half a CPU for each of its two.
+    // Integrity a quarter of a CPU for its thread replica, General a quarter for each of
+    // its two, the Preprocessor half a CPU for each of its two.
     for name in ["Integrity", "General", "Preprocessor"] {
         assert!(stderr.contains(name), "{name} is not in: {stderr}");
     }
-    assert!(stderr.contains("needs 1.5 CPUs"), "{stderr}");
+    assert!(stderr.contains("needs 1.75 CPUs"), "{stderr}");
     // Inline deployments reserve nothing, and BlockingIo's threads wait on I/O: 0 CPUs.
     assert!(!stderr.contains("Downloader"), "{stderr}");
     assert!(!stderr.contains("BlockingIo"), "{stderr}");
