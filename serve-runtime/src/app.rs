@@ -180,6 +180,15 @@ impl App {
         self
     }
 
+    /// Runs only these deployments, for other processes to call: what
+    /// `serve --deployments A,B` does. Each must be declared `remote = true`. The process
+    /// serves their calls at `/-/call/...` instead of the graphs' routes, and reaches the
+    /// deployments it does not run at the `address` the config gives for each.
+    pub fn deployments<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.start.serving = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Asks every admin request but `/-/healthz` for `Authorization: Bearer TOKEN`. Needed
     /// to serve the admin routes on an address that is not loopback.
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
@@ -323,11 +332,16 @@ impl App {
         let specs = self.specs();
         let settings = self.settings().map_err(|e| Error::Config(e.to_string()))?;
         let placement = Placement::new(self.start.resources);
+        let serving: Option<Arc<[String]>> = self.start.serving.clone().map(Into::into);
+        if let Some(names) = &serving {
+            crate::remote::plan::check_serving(names, &specs)?;
+        }
         let route_settings = RouteSettings {
             placement: placement.clone(),
             constructor_timeout: self.start.constructor_timeout,
             body_read_timeout: self.limits.body_read_timeout,
             access_log: self.access_log,
+            serving: serving.clone(),
         };
         let grpc_methods: Vec<(String, String)> = self
             .entries
@@ -342,11 +356,17 @@ impl App {
         for (entry, graph) in self.entries.into_iter().zip(&settings.graphs) {
             routes.push((entry.start)(route_settings.clone(), graph.clone()).await?);
         }
-        let routers = ingress::routers(routes, self.access_log)?;
-        let graphs = self
-            .layers
-            .into_iter()
-            .fold(routers.graphs, |router, layer| layer(router));
+        let mut routers = ingress::routers(routes, self.access_log)?;
+        let graphs = if serving.is_some() {
+            // A process that runs deployments for others serves their calls, not the
+            // graphs' routes: those are the ingress process's.
+            routers.table.clear();
+            crate::remote::serve::ServedTable::from_graphs(&routers.served).router()
+        } else {
+            self.layers
+                .into_iter()
+                .fold(routers.graphs, |router, layer| layer(router))
+        };
         let admin = Admin::new(
             routers.table,
             routers.served,
@@ -379,7 +399,8 @@ impl App {
     /// Where the server's own routes (`/-/healthz`, `/-/routes`, `/-/status`) are served. By default they
     /// share the main listener when it is bound to loopback, and otherwise get a listener
     /// of their own on `127.0.0.1` with a free port ([`Server::admin_addr`] says which), so
-    /// nothing but the graphs is exposed unless asked for.
+    /// nothing but the graphs is exposed unless asked for. `/-/healthz`, which tells only
+    /// ready or not, stays on the main listener too, for probes.
     pub fn admin_addr(mut self, addr: SocketAddr) -> Self {
         self.admin_addr = Some(addr);
         self
@@ -419,7 +440,9 @@ impl App {
             Some(at) => {
                 let admin_listener = TcpListener::bind(at).await?;
                 let admin_addr = admin_listener.local_addr()?;
-                let graphs = graphs.fallback(fallback.clone());
+                let graphs = graphs
+                    .merge(admin::health_router(Arc::clone(&admin)))
+                    .fallback(fallback.clone());
                 let admin_router = admin::router(Arc::clone(&admin), true).fallback(fallback);
                 let tasks = vec![
                     tokio::spawn(server::serve(

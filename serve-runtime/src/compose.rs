@@ -84,6 +84,7 @@ pub fn spec_fn_deployment<D: crate::deployment::Deployment>(
         &[],
         D::__serve_bind_params(),
         D::BATCHED,
+        D::REMOTE,
     ))
 }
 

@@ -23,6 +23,10 @@ pub trait Client<D>: Clone + Send + Sync + 'static {
     fn from_set(set: Arc<ReplicaSet<D>>) -> Self;
     /// The replica set the calls are routed over.
     fn set(&self) -> &Arc<ReplicaSet<D>>;
+    /// Answers a call another process sent: decodes the arguments of `method`, calls it
+    /// here, and encodes its result.
+    #[doc(hidden)]
+    fn serve_wire(&self, method: &str, body: bytes::Bytes) -> crate::remote::WireFuture;
 }
 
 /// The name and options of a deployment: what `#[deployment(...)]` on a struct or fn says.
@@ -36,6 +40,10 @@ pub trait DeploymentConfig {
     const NAME: &'static str;
     /// The options given in the attribute; the defaults are filled in with the impl.
     const OPTIONS: DeclaredOptions;
+    /// [`Apart`](crate::remote::Apart) when declared `remote = true`, else
+    /// [`InProcess`](crate::remote::InProcess).
+    #[doc(hidden)]
+    type Wire: crate::remote::WireMode;
 }
 
 /// A deployment: a struct with a `#[deployment]` impl, or a `#[deployment] async fn`.
@@ -53,6 +61,10 @@ pub trait Deployment: Sized + Send + Sync + 'static {
     /// The typed client a [`Handle`](crate::Handle) derefs to: one async method per
     /// deployment method.
     type Client: Client<Self>;
+    /// [`Apart`](crate::remote::Apart) when declared `remote = true`, else
+    /// [`InProcess`](crate::remote::InProcess).
+    #[doc(hidden)]
+    type Wire: crate::remote::WireMode;
     /// `Handle<Self>`, named through the trait so graphs that use a type that is not a
     /// deployment get one error rather than one per use.
     #[doc(hidden)]
@@ -62,6 +74,9 @@ pub trait Deployment: Sized + Send + Sync + 'static {
     type Binder: Default;
     /// The names of the methods a handle can call.
     const METHODS: &'static [&'static str];
+    /// Whether it is declared `remote = true`: it can run in a process of its own.
+    #[doc(hidden)]
+    const REMOTE: bool = false;
     /// The methods marked `#[batch(...)]`, with the sizes declared there.
     #[doc(hidden)]
     const BATCHED: &'static [crate::exec::BatchSpec] = &[];

@@ -36,6 +36,15 @@ pub enum Error {
         /// The deployment that refused the call.
         deployment: String,
     },
+    /// A deployment that runs in another process could not be reached, or refused the
+    /// call before running it (another build, a process that does not serve it).
+    #[error("deployment `{deployment}` is unavailable: {reason}")]
+    Unavailable {
+        /// The deployment that could not be called.
+        deployment: String,
+        /// Why.
+        reason: String,
+    },
     /// A replica could not be constructed when the graph started.
     #[error("deployment `{deployment}` failed to start (replica {replica}): {}", chain(&**source))]
     Start {
@@ -68,7 +77,7 @@ impl Error {
                 Some(inner) => inner.status(),
                 None => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Overloaded { .. } | Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,10 +85,16 @@ impl Error {
     /// A short machine-readable code for the JSON error body.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Node { .. } if self.status() == StatusCode::SERVICE_UNAVAILABLE => "overloaded",
+            Error::Node { source, .. } if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                match source.downcast_ref::<Error>() {
+                    Some(inner) => inner.code(),
+                    None => "overloaded",
+                }
+            }
             Error::Node { .. } => "node_failed",
             Error::Panic { .. } => "node_panicked",
             Error::Overloaded { .. } => "overloaded",
+            Error::Unavailable { .. } => "unavailable",
             Error::Start { .. } => "start_failed",
             Error::Config(_) => "config",
             Error::Shutdown(_) => "shutdown",
@@ -93,6 +108,7 @@ impl Error {
             Error::Node { deployment, .. }
             | Error::Panic { deployment, .. }
             | Error::Overloaded { deployment }
+            | Error::Unavailable { deployment, .. }
             | Error::Start { deployment, .. } => Some(deployment),
             _ => None,
         }

@@ -65,6 +65,7 @@ mod multiplex;
 mod observe;
 mod options;
 pub mod registry;
+mod remote;
 mod render;
 mod replica;
 mod router;
@@ -147,6 +148,10 @@ pub mod __private {
     pub use crate::multiplex::{MultiplexSpec, load_model};
     pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
+    pub use crate::remote::{
+        Apart, Codec, CrossesProcess, InProcess, RemoteCall, RemoteDeployment, Wire, WireArgs,
+        WireFuture, WireMode, wire_reply,
+    };
     pub use crate::router::{ReplicaGuard, ReplicaSet};
     pub use crate::slot::Slot;
     pub use crate::spec::IngressOptions;
@@ -155,9 +160,17 @@ pub mod __private {
     pub use crate::stream::THREAD_BUFFER as STREAM_THREAD_BUFFER;
     pub use ::core::{clone::Clone, convert::From, result::Result};
     pub use ::std::sync::Arc;
+    pub use bytes::Bytes;
     pub use inventory;
     pub use serde;
     pub use tokio::try_join;
+
+    /// A method name another process asked for that the deployment does not have (the
+    /// serving side checks the names first, so this is a backstop).
+    pub fn wire_unknown(deployment: &str, method: &str) -> WireFuture {
+        let error = Error::Config(format!("`{deployment}` has no method `{method}`"));
+        ::std::boxed::Box::pin(async move { Err(error) })
+    }
 
     /// The constructor builder of a deployment: `binder::<T>().bind(args)`.
     pub fn binder<D: Deployment>() -> D::Binder {

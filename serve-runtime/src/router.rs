@@ -16,6 +16,7 @@ use crate::context::ReplicaContext;
 use crate::error::Error;
 use crate::exec::batch::BatchSpec;
 use crate::options::{DeploymentOptions, Executor};
+use crate::remote::RemoteDeployment;
 use crate::replica::{Replica, SetShared};
 
 /// The replicas of one deployment and the state needed to route calls to them.
@@ -25,6 +26,8 @@ pub struct ReplicaSet<D> {
     max_ongoing: AtomicU32,
     max_queued: AtomicU32,
     writer: Mutex<()>,
+    /// Set when another process runs the deployment: every call goes there instead.
+    remote: Option<RemoteDeployment>,
 }
 
 impl<D> ReplicaSet<D> {
@@ -40,7 +43,27 @@ impl<D> ReplicaSet<D> {
             max_ongoing: AtomicU32::new(options.max_ongoing_requests.max(1)),
             max_queued: AtomicU32::new(options.max_queued_requests),
             writer: Mutex::new(()),
+            remote: None,
         }
+    }
+
+    /// The set of a deployment another process runs: it has no replicas here, and its
+    /// calls are sent to `remote`.
+    pub(crate) fn apart(
+        name: String,
+        options: &DeploymentOptions,
+        remote: RemoteDeployment,
+    ) -> Self {
+        Self {
+            remote: Some(remote),
+            ..Self::new(name, options, &[], false)
+        }
+    }
+
+    /// Where the calls go when another process runs the deployment.
+    #[inline]
+    pub fn remote(&self) -> Option<&RemoteDeployment> {
+        self.remote.as_ref()
     }
 
     /// A set of inline replicas that no controller manages: the ingress's own.

@@ -50,6 +50,9 @@ pub struct DeploymentSpec {
     pub handles: Vec<String>,
     /// The arguments given to `bind`, in order.
     pub bind_args: Vec<BindArgSpec>,
+    /// Whether it is declared `remote = true`: it can run in a process of its own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub remote: bool,
     /// Its `#[batch]` methods, with their sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub batched: Vec<crate::exec::BatchSpec>,
@@ -201,6 +204,7 @@ impl SpecBuilder {
         written: &[&str],
         params: Vec<crate::arg::BindParam>,
         batched: &[crate::exec::BatchSpec],
+        remote: bool,
     ) -> usize {
         let base = name;
         let name = self.names.allocate(name);
@@ -227,6 +231,7 @@ impl SpecBuilder {
                 })
                 .collect(),
             batched: batched.to_vec(),
+            remote,
             base,
         });
         self.spec.deployments.len() - 1

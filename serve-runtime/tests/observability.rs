@@ -360,7 +360,7 @@ async fn request_ids_are_kept_or_made_and_in_every_error_body() {
 }
 
 #[tokio::test]
-async fn metrics_are_on_the_admin_listener_only() {
+async fn admin_routes_have_their_listener_and_readiness_is_on_both() {
     let server = serve(
         App::new()
             .graph(doubling)
@@ -375,6 +375,14 @@ async fn metrics_are_on_the_admin_listener_only() {
         assert_eq!(status, 200, "{path} on the admin listener");
         assert!(body.contains("serve_deployment_replica_healthy{"), "{body}");
     }
+    // Probes reach the readiness route where the graphs are served, too.
+    let (status, _, body) = request(server.local_addr(), "GET", "/-/healthz", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = request(server.local_addr(), "GET", "/-/status", &[], "").await;
+    assert_eq!(
+        status, 404,
+        "only the readiness route is on the public listener"
+    );
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ pub const OPTIONS: &[&str] = &[
     "health_check_period_s",
     "health_check_timeout_s",
     "autoscaling_config",
+    "remote",
 ];
 
 /// The fields of `autoscaling_config(...)`, Ray Serve's.
@@ -139,6 +140,9 @@ impl ReplicaOptions {
 #[derive(Default)]
 pub struct DeploymentAttr {
     pub name: Option<LitStr>,
+    /// `remote = true`: the deployment can run in a process of its own, so the values
+    /// its methods take and return must be serde types.
+    pub remote: bool,
     pub replicas: ReplicaOptions,
 }
 
@@ -150,6 +154,10 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> DeploymentAttr {
             num_replicas_at = Some(opt.key.span());
         }
         if out.replicas.take(&opt, errors) {
+            continue;
+        }
+        if opt.key == "remote" {
+            out.remote = options::boolean(&opt, errors).unwrap_or(false);
             continue;
         }
         // `name` is the only other known option.

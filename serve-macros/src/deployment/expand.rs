@@ -9,6 +9,7 @@ use crate::deployment::attr::DeploymentAttr;
 use crate::deployment::batch::BatchTypes;
 use crate::deployment::multiplex::{self, Loader};
 use crate::deployment::parse::{Ctor, Method, Output, Param, values};
+use crate::deployment::wire;
 use crate::graph::parse::tidy;
 use crate::paths::{private, private_at};
 
@@ -20,10 +21,16 @@ pub fn config(self_ty: &TokenStream, default_name: &Ident, attr: &DeploymentAttr
         .clone()
         .unwrap_or_else(|| LitStr::new(&default_name.to_string(), default_name.span()));
     let options = attr.replicas.to_tokens();
+    let wire = if attr.remote {
+        quote!(#private::Apart)
+    } else {
+        quote!(#private::InProcess)
+    };
     quote! {
         impl #private::DeploymentConfig for #self_ty {
             const NAME: &'static str = #name;
             const OPTIONS: #private::DeclaredOptions = #options;
+            type Wire = #wire;
         }
     }
 }
@@ -36,6 +43,8 @@ pub struct Parts<'a> {
     pub ident: &'a Ident,
     pub kind: TokenStream,
     pub methods: Vec<(Ident, TokenStream)>,
+    /// Each method's arm of `serve_wire`.
+    pub wire_arms: Vec<TokenStream>,
     pub bind: TokenStream,
     /// The first sync method's `fn` token, if any: such a deployment runs on threads.
     pub first_sync: Option<Span>,
@@ -58,6 +67,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         ident,
         kind,
         methods,
+        wire_arms,
         bind,
         first_sync,
         hooks,
@@ -65,6 +75,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
         bind_params,
         batched: (batched, batch_checks),
     } = parts;
+    let serve_wire = wire::serve(&wire_arms);
     // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
     let config = quote_spanned!(ident.span()=> #self_ty);
     let client = format_ident!("__serve_client_{}", ident);
@@ -115,6 +126,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
                 fn set(&self) -> &#private::Arc<#private::ReplicaSet<#self_ty>> {
                     &self.__serve_set
                 }
+                #serve_wire
             }
 
             impl #private::Deployment for #self_ty {
@@ -122,6 +134,8 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
                 const OPTIONS: #private::DeploymentOptions =
                     <#config as #private::DeploymentConfig>::OPTIONS.resolve(#has_sync);
                 type Client = #client;
+                type Wire = <#config as #private::DeploymentConfig>::Wire;
+                const REMOTE: bool = <<#config as #private::DeploymentConfig>::Wire as #private::WireMode>::REMOTE;
                 type Handle = #private::Handle<#self_ty>;
                 type Binder = #binder;
                 const METHODS: &'static [&'static str] = &[#(#names),*];
@@ -216,7 +230,7 @@ pub fn client_method(
     target: TokenStream,
     receiver: bool,
     loader: Option<&Loader<'_>>,
-) -> TokenStream {
+) -> (TokenStream, TokenStream) {
     let private = private();
     let (names, types) = args(&method.params);
     let docs = &method.docs;
@@ -228,7 +242,8 @@ pub fn client_method(
     // Inline, the replica's own context; on threads, the call's, with its cancellation.
     // A method that takes a `Loaded<M>` is called with the model's id in its place, and
     // gets the model from its replica's cache first, where the call runs.
-    let model_id = quote!(__serve_model_id);
+    let model_id_ident = format_ident!("__serve_model_id");
+    let model_id = quote!(#model_id_ident);
     let takes_model = method.params.iter().any(|p| matches!(p, Param::Model));
     let fetch = match loader {
         Some(loader) if takes_model => Some(multiplex::fetch(
@@ -294,18 +309,41 @@ pub fn client_method(
     };
     // The caller's parameters in the method's order, the model's id where it takes the model.
     let mut values = names.iter().zip(&types);
-    let params: Vec<TokenStream> = method
+    let passed: Vec<wire::Arg<'_>> = method
         .params
         .iter()
         .filter_map(|p| match p {
-            Param::Value(_) => values.next().map(|(n, ty)| quote!(#n: #ty)),
-            Param::Model if fetch.is_some() => Some(quote!(#model_id: ::std::string::String)),
+            Param::Value(_) => values.next().map(|(name, ty)| wire::Arg {
+                name,
+                ty: quote!(#ty),
+                span: ty.span(),
+            }),
+            Param::Model if fetch.is_some() => Some(wire::Arg {
+                name: &model_id_ident,
+                ty: quote!(::std::string::String),
+                span: exposed.span(),
+            }),
             Param::Model | Param::Context { .. } => None,
         })
         .collect();
-    quote! {
+    let params = passed.iter().map(|a| {
+        let (name, ty) = (a.name, &a.ty);
+        quote!(#name: #ty)
+    });
+    let wire = wire::method(
+        self_ty,
+        exposed,
+        &passed,
+        &ok,
+        output_span(&method.output, exposed),
+    );
+    let (codecs, branch) = (&wire.codecs, &wire.branch);
+    let body = quote! {
+        #codecs
+
         #(#docs)*
         #vis async fn #exposed(&self, #(#params),*) -> #private::Result<#ok, #private::Error> {
+            #branch
             let #replica = #acquire;
             // A constant: the branch not taken is compiled out.
             if ::core::matches!(
@@ -317,6 +355,16 @@ pub fn client_method(
                 #threads_call
             }
         }
+    };
+    (body, wire.arm)
+}
+
+/// Where an error about a method's result type points: the type, or the method's name
+/// when it returns nothing.
+fn output_span(output: &Output, name: &Ident) -> Span {
+    match output {
+        Output::Unit => name.span(),
+        Output::Plain(ty) | Output::Fallible(ty) => ty.span(),
     }
 }
 
@@ -331,7 +379,7 @@ pub fn batched_client_method(
     receiver: bool,
     index: usize,
     types: &BatchTypes,
-) -> TokenStream {
+) -> (TokenStream, TokenStream) {
     let private = private();
     let docs = &method.docs;
     let vis = method.vis;
@@ -348,9 +396,20 @@ pub fn batched_client_method(
         _ => quote!(#private::Result::Ok(#call)),
     };
     let label = exposed.to_string();
-    quote! {
+    let input_name = format_ident!("__serve_a0");
+    let passed = [wire::Arg {
+        name: &input_name,
+        ty: quote!(#input),
+        span: input.span(),
+    }];
+    let wire = wire::method(self_ty, exposed, &passed, &quote!(#output), output.span());
+    let (codecs, branch) = (&wire.codecs, &wire.branch);
+    let body = quote! {
+        #codecs
+
         #(#docs)*
         #vis async fn #exposed(&self, __serve_a0: #input) -> #private::Result<#output, #private::Error> {
+            #branch
             let #replica = self.__serve_set.acquire().await?;
             #private::invoke_batched(
                 #replica,
@@ -366,7 +425,8 @@ pub fn batched_client_method(
             )
             .await
         }
-    }
+    };
+    (body, wire.arm)
 }
 
 /// `check_health`, `shutdown` and `reconfigure` as the `Deployment` trait's hidden items,

@@ -8,6 +8,7 @@ mod expand;
 mod method_attr;
 mod multiplex;
 mod parse;
+mod wire;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote};
@@ -158,6 +159,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
     );
     let mut batch_attrs = Vec::new();
     let mut methods = Vec::new();
+    let mut wire_arms = Vec::new();
     for f in checked {
         let m = parse::method(f, d.self_ty);
         let name = &f.sig.ident;
@@ -176,7 +178,8 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
                 client
             }
         };
-        methods.push((name.clone(), client));
+        methods.push((name.clone(), client.0));
+        wire_arms.push(client.1);
     }
     let batched: Vec<_> = batch_attrs.iter().map(|(n, a)| (n.clone(), a)).collect();
     let mut batched = batch::specs(&self_ty, &batched);
@@ -194,6 +197,7 @@ fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStre
         ident,
         kind: expand::kind("Struct"),
         methods,
+        wire_arms,
         bind,
         first_sync,
         hooks,
@@ -255,6 +259,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
             (client, specs)
         }
     };
+    let (client, arm) = client;
     let methods = vec![(call.clone(), client)];
     let bind = expand::bind_without_args(&self_ty, quote!(#ident { __serve_private: () }));
     let config = expand::config(&self_ty, ident, &attr);
@@ -264,6 +269,7 @@ fn on_fn(attr: TokenStream, item: &ItemFn, errors: &mut Errors) -> TokenStream {
         ident,
         kind: expand::kind("Function"),
         methods,
+        wire_arms: vec![arm],
         bind,
         first_sync: item
             .sig

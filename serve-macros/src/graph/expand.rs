@@ -510,7 +510,8 @@ fn spec(plan: &Plan<'_>, name: &str, output_ty: &TokenStream) -> TokenStream {
         let bind_args = d.written_args.iter().map(|a| tidy(&quote!(#a).to_string()));
         let params = deployment_item(ty, quote!(__serve_bind_params));
         let batched = deployment_item(ty, quote!(BATCHED));
-        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*], &[#(#bind_args),*], #params(), #batched);)
+        let remote = deployment_item(ty, quote!(REMOTE));
+        quote!(let #ident = __serve_spec.deployment(#name, #options, #text, #kind, &[#(#handles),*], &[#(#bind_args),*], #params(), #batched, #remote);)
     });
     let value_id = |v: &ValueRef| match *v {
         ValueRef::Input(i) => plan.inputs[i].ident.to_string(),

@@ -55,7 +55,27 @@ impl Admin {
                 let was = now
                     .deployment(&d.name)
                     .expect("the same specs give the same deployments");
-                if let Some(problem) = controller.deployment(&d.name).and_then(|m| m.check(d)) {
+                if d.address != was.address {
+                    let (line, column) = config.position(&graph.name, Some(&d.name), "address");
+                    problems.push(Problem {
+                        line,
+                        column,
+                        message: format!(
+                            "where `{}` runs cannot change while serving (its address is {})",
+                            d.name,
+                            was.address
+                                .as_deref()
+                                .map_or("none: it runs here".into(), |a| format!("`{a}`"))
+                        ),
+                        help: Some("restart the processes with the new config".to_owned()),
+                    });
+                    continue;
+                }
+                // One that runs in another process is that process's to change.
+                let Some(managed) = controller.deployment(&d.name) else {
+                    continue;
+                };
+                if let Some(problem) = managed.check(d) {
                     problems.push(problem);
                 }
                 // What the machine must find room for: the added replicas, and for the

@@ -178,6 +178,15 @@ pub(crate) fn router(admin: Arc<Admin>, own_listener: bool) -> Router {
         .with_state(admin)
 }
 
+/// `/-/healthz` alone, for the main listener when the admin routes have one of their own:
+/// probes (Kubernetes', a load balancer's) reach the address the graphs are served on, and
+/// it tells only ready or not.
+pub(crate) fn health_router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/-/healthz", get(healthz))
+        .with_state(admin)
+}
+
 async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next) -> Response {
     if request.uri().path() == "/-/healthz" || admin.authorized(&request) {
         return next.run(request).await;

@@ -122,6 +122,11 @@ struct ServeArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Run only these deployments (declared `remote = true`), for the graphs' process to
+    /// call at the `address` the config gives each; this process then serves their calls
+    /// instead of the graphs' routes
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    deployments: Option<Vec<String>>,
     /// Log one line per request: its id, route, status and latency
     #[arg(long)]
     access_log: bool,
@@ -323,6 +328,10 @@ impl App {
         if args.access_log {
             app = app.access_log(true);
         }
+        let serving = args.deployments.filter(|n| !n.is_empty());
+        if let Some(names) = &serving {
+            app = app.deployments(names.clone());
+        }
         if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
             app = app.tls(cert, key);
         }
@@ -358,11 +367,18 @@ impl App {
             .map(|(prefix, graph)| format!("POST {prefix} -> {graph}"))
             .collect();
         let admin = format!("  dashboard: {}/-/dashboard", server.admin_url());
-        tracing::info!(
-            "ready on {}  routes: {}{admin}",
-            server.url(),
-            routes.join(", ")
-        );
+        match &serving {
+            None => tracing::info!(
+                "ready on {}  routes: {}{admin}",
+                server.url(),
+                routes.join(", ")
+            ),
+            Some(names) => tracing::info!(
+                "ready on {}  running {} for other processes (POST /-/call/...){admin}",
+                server.url(),
+                names.join(", ")
+            ),
+        }
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let stopped = server.shutdown().await;

@@ -81,6 +81,7 @@ impl ServeConfig {
         let written = match field {
             "num_cpus" => d.num_cpus.as_ref().map(|v| v.referenced),
             "num_gpus" => d.num_gpus.as_ref().map(|v| v.referenced),
+            "address" => d.address.as_ref().map(|v| v.referenced),
             _ => None,
         };
         at(&written.unwrap_or(d.name.referenced))

@@ -47,6 +47,9 @@ pub(crate) struct DeploymentConfig {
     pub(crate) health_check_timeout_s: Option<Spanned<f64>>,
     pub(crate) autoscaling_config: Option<Spanned<AutoscalingFile>>,
     pub(crate) bind_args: Option<Spanned<std::collections::BTreeMap<String, serde_json::Value>>>,
+    /// Where the process that runs it listens, `http://HOST:PORT`: set, the deployment
+    /// runs apart (`serve --deployments NAME` there) and every other process calls it.
+    pub(crate) address: Option<Spanned<String>>,
     /// The sizes of `#[batch]` methods, by method name.
     pub(crate) batch: Option<Spanned<std::collections::BTreeMap<String, Spanned<BatchFile>>>>,
 }

@@ -47,6 +47,8 @@ pub(crate) struct DeploymentSettings {
     pub(crate) bind_args_at: (u32, u32),
     /// The sizes of its `#[batch]` methods, in the order the code declares them.
     pub(crate) batches: Vec<BatchSpec>,
+    /// Where the process that runs it listens, when it runs apart.
+    pub(crate) address: Option<String>,
 }
 
 impl PartialEq for DeploymentSettings {
@@ -57,12 +59,14 @@ impl PartialEq for DeploymentSettings {
             &self.user_config,
             &self.bind_args,
             &self.batches,
+            &self.address,
         ) == (
             &other.name,
             &other.options,
             &other.user_config,
             &other.bind_args,
             &other.batches,
+            &other.address,
         )
     }
 }
@@ -116,6 +120,7 @@ impl GraphSettings {
                     bind_args: code_bind_args(d),
                     bind_args_at: (0, 0),
                     batches: d.batched.clone(),
+                    address: None,
                 })
                 .collect(),
         }
@@ -213,6 +218,9 @@ impl ServeSettings {
                 };
                 let spec = graph_spec.and_then(|g| g.deployment(dname));
                 overlay_deployment(target, d, &mut problems);
+                if let (Some(address), Some(spec)) = (&d.address, spec) {
+                    target.address = crate::remote::plan::address(address, spec, &mut problems);
+                }
                 if let Some(batch) = &d.batch {
                     overlay_batches(target, batch, &mut problems);
                 }

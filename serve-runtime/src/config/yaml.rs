@@ -27,6 +27,8 @@ pub(crate) fn write(
          #   {bin} deploy FILE\n\
          # A field left out takes the code's value again.\n"
     );
+    let groups = crate::remote::groups::plan(specs, settings);
+    out.push_str(&crate::remote::groups::describe(&groups, bin));
     out.push_str("http_options:\n");
     let host = settings.http.host.as_deref().unwrap_or(DEFAULT_HOST);
     let port = settings.http.port.unwrap_or(DEFAULT_PORT);
@@ -92,7 +94,8 @@ fn write_graph(out: &mut String, graph: &GraphSettings, spec: Option<&GraphSpec>
             let written: Vec<&str> = ds.bind_args.iter().map(|a| a.written.as_str()).collect();
             format!("{}::bind({})", ds.ty, written.join(", "))
         });
-        write_deployment(out, d, about.as_deref(), bound.as_deref());
+        let remote = deployment.is_some_and(|ds| ds.remote);
+        write_deployment(out, d, about.as_deref(), bound.as_deref(), remote);
     }
 }
 
@@ -101,6 +104,7 @@ fn write_deployment(
     d: &DeploymentSettings,
     about: Option<&str>,
     bound: Option<&str>,
+    remote: bool,
 ) {
     let o = &d.options;
     match about {
@@ -113,6 +117,23 @@ fn write_deployment(
     }
     if let Some(bound) = bound {
         let _ = writeln!(out, "        # bound in the graph as {bound}");
+    }
+    match (&d.address, remote) {
+        (Some(address), _) => field(
+            out,
+            8,
+            "address",
+            &scalar(address),
+            "runs apart: the process started with --deployments for it listens here",
+        ),
+        (None, true) => {
+            let _ = writeln!(
+                out,
+                "        # address: http://HOST:8000  # would run it apart: `serve --deployments {}` there",
+                d.name
+            );
+        }
+        (None, false) => {}
     }
     if !d.bind_args.is_empty() {
         out.push_str(

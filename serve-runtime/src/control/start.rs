@@ -6,6 +6,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use crate::arg::BindArgs;
 use crate::config::ServeConfig;
 use crate::config::settings::GraphSettings;
@@ -13,10 +15,14 @@ use crate::control::Controller;
 use crate::control::deployment::{Managed, ManagedDeployment};
 use crate::control::placement::{Placement, Resources};
 use crate::control::status::GraphStatus;
-use crate::deployment::{Deployment, Factory};
+use crate::deployment::{Client, Deployment, Factory};
 use crate::error::Error;
 use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
 use crate::handle::Handle;
+use crate::remote::RemoteDeployment;
+use crate::remote::plan::{self, Place};
+use crate::remote::serve::ServedDeployment;
+use crate::router::ReplicaSet;
 use crate::spec::{GraphSpec, NameAllocator};
 
 /// How graphs are started: what their replicas may be placed on, and how long a
@@ -30,6 +36,8 @@ pub struct StartOptions {
     /// (default 5 minutes: loading a model can be slow).
     pub constructor_timeout: Duration,
     config: Option<ServeConfig>,
+    /// `--deployments`: the deployments this process runs for others (none: all).
+    pub(crate) serving: Option<Vec<String>>,
 }
 
 impl Default for StartOptions {
@@ -38,6 +46,7 @@ impl Default for StartOptions {
             resources: Resources::detect(),
             constructor_timeout: Duration::from_secs(300),
             config: None,
+            serving: None,
         }
     }
 }
@@ -65,6 +74,9 @@ impl StartOptions {
 
 /// Starts the deployments of one graph, in the order the generated code asks.
 pub struct BuildContext {
+    graph: &'static str,
+    places: HashMap<String, Place>,
+    served: Vec<(String, ServedDeployment)>,
     names: NameAllocator,
     placement: Placement,
     constructor_timeout: Duration,
@@ -86,6 +98,19 @@ impl Deploy for BuildContext {
         B: Fn(&BindArgs) -> Result<Factory<D>, Error> + Send + Sync + 'static,
     {
         let name = self.names.allocate(D::NAME);
+        let served = match self.places.remove(&name) {
+            Some(Place::Apart(address)) => {
+                let settings = self.settings.deployment(&name);
+                let options = settings.map_or(D::OPTIONS, |s| s.options);
+                let remote = RemoteDeployment::new(self.graph, &name, address);
+                tracing::debug!(deployment = %name, address = ?remote.address(), "deployment runs apart");
+                return Ok(Handle::new(Arc::new(ReplicaSet::apart(
+                    name, &options, remote,
+                ))));
+            }
+            Some(Place::Here { served }) => served,
+            None => false,
+        };
         let settings = self.settings.deployment(&name).cloned();
         let managed = ManagedDeployment::new(
             name,
@@ -103,6 +128,13 @@ impl Deploy for BuildContext {
             "deployment started"
         );
         self.deployments.push(managed);
+        if served {
+            let client = <D::Client as Client<D>>::from_set(Arc::clone(&set));
+            let entry = ServedDeployment::new(D::METHODS, move |method, body| {
+                client.serve_wire(method, body)
+            });
+            self.served.push((set.name().to_owned(), entry));
+        }
         Ok(Handle::new(set))
     }
 }
@@ -111,6 +143,10 @@ impl Deploy for BuildContext {
 pub(crate) struct GraphInstance {
     nodes: Nodes,
     pub(crate) controller: Controller,
+    /// The deployments it serves to other processes, by name.
+    pub(crate) served: Vec<(String, ServedDeployment)>,
+    /// Whether any of its deployments runs in another process.
+    pub(crate) calls_apart: bool,
 }
 
 /// A started graph, callable from Rust without HTTP. Cheap to clone; the graph stops when
@@ -197,7 +233,16 @@ pub async fn start_with<R: IntoGraph>(
             all.graphs.remove(0)
         }
     };
-    start_graph::<R::Graph>(&placement, options.constructor_timeout, settings).await
+    if let Some(serving) = &options.serving {
+        plan::check_serving(serving, std::slice::from_ref(&spec))?;
+    }
+    start_graph::<R::Graph>(
+        &placement,
+        options.constructor_timeout,
+        settings,
+        options.serving.as_deref(),
+    )
+    .await
 }
 
 /// Starts a graph with `settings` (the code's, or a config's) for its deployments.
@@ -205,17 +250,32 @@ pub(crate) async fn start_graph<G: Graph>(
     placement: &Placement,
     constructor_timeout: Duration,
     settings: GraphSettings,
+    serving: Option<&[String]>,
 ) -> Result<GraphHandle<G>, Error> {
     crate::observe::stats::warm_clock();
+    let places = plan::places(&G::spec(), &settings, serving);
+    let calls_apart = places.values().any(|p| matches!(p, Place::Apart(_)));
+    if places
+        .values()
+        .any(|p| *p != (Place::Here { served: false }))
+    {
+        // Calls across processes carry the build's id: read it before the first one.
+        crate::remote::build_id::warm().await;
+    }
+    // Only what runs here reserves resources here.
     let demand: Vec<_> = settings
         .deployments
         .iter()
+        .filter(|d| matches!(places.get(&d.name), Some(Place::Here { .. }) | None))
         .map(|d| (d.name.clone(), d.options))
         .collect();
     placement
         .check_fits(G::NAME, &demand)
         .map_err(Error::Config)?;
     let mut ctx = BuildContext {
+        graph: G::NAME,
+        places,
+        served: Vec::new(),
         names: NameAllocator::default(),
         placement: placement.clone(),
         constructor_timeout,
@@ -225,7 +285,12 @@ pub(crate) async fn start_graph<G: Graph>(
     let nodes = G::build(&mut ctx).await?;
     let controller = Controller::new(G::NAME, ctx.deployments);
     Ok(GraphHandle {
-        instance: Arc::new(GraphInstance { nodes, controller }),
+        instance: Arc::new(GraphInstance {
+            nodes,
+            controller,
+            served: ctx.served,
+            calls_apart,
+        }),
         graph: PhantomData,
     })
 }

@@ -11,15 +11,15 @@ use crate::error::Error;
 /// The header a failed call's trailers name the deployment at fault in.
 pub(crate) const DEPLOYMENT: &str = "serve-deployment";
 
-/// A graph's error as a gRPC status: overload is `RESOURCE_EXHAUSTED`, shutting down is
-/// `UNAVAILABLE`, and a node that failed is `INTERNAL` with its deployment named (in the
+/// A graph's error as a gRPC status: overload is `RESOURCE_EXHAUSTED`, shutting down or a
+/// deployment in another process that cannot be reached is `UNAVAILABLE`, and a node that failed is `INTERNAL` with its deployment named (in the
 /// message and in `serve-deployment`).
 pub(crate) fn for_error(error: &Error) -> Status {
     let message = error.to_string();
-    let mut status = if error.status() == StatusCode::SERVICE_UNAVAILABLE {
-        Status::resource_exhausted(message)
-    } else if matches!(error, Error::Shutdown(_)) {
+    let mut status = if error.code() == "unavailable" || matches!(error, Error::Shutdown(_)) {
         Status::unavailable(message)
+    } else if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+        Status::resource_exhausted(message)
     } else {
         Status::internal(message)
     };

@@ -93,6 +93,8 @@ pub(crate) struct RouteSettings {
     pub(crate) constructor_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
     pub(crate) access_log: bool,
+    /// `--deployments`: the deployments this process runs for others (none: all).
+    pub(crate) serving: Option<Arc<[String]>>,
 }
 
 /// Starts a graph with `graph` (the code's settings, or a config's) and wraps it in its
@@ -159,7 +161,13 @@ pub(crate) async fn start<G: Graph>(
     let ingress = G::ingress();
     let prefix = graph.route_prefix.clone();
     let request_timeout = Arc::new(RequestTimeout::new(graph.request_timeout));
-    let handle = start_graph::<G>(&settings.placement, settings.constructor_timeout, graph).await?;
+    let handle = start_graph::<G>(
+        &settings.placement,
+        settings.constructor_timeout,
+        graph,
+        settings.serving.as_deref(),
+    )
+    .await?;
     let instance = Arc::clone(handle.instance());
     let driver = Arc::new(ReplicaSet::fixed(
         format!("{} (ingress)", G::NAME),
@@ -271,13 +279,19 @@ where
     };
     // Dropping the graph's future on timeout drops every node future still running for
     // this request: their work is cancelled, their replica slots given back.
-    let answered = timeout_at(deadline, async {
+    let work = async {
         // Holding a driver slot for the rest of the request (a streamed body included)
         // bounds how many requests are in the graph.
         let slot = state.driver.acquire().await?;
         state.handle.call(input).await.map(|output| (slot, output))
-    });
-    let Ok(result) = answered.await else {
+    };
+    // Calls to other processes send the time left; a graph without any is not wrapped.
+    let answered = if state.handle.instance().calls_apart {
+        timeout_at(deadline, crate::remote::deadline::scope(deadline, work)).await
+    } else {
+        timeout_at(deadline, work).await
+    };
+    let Ok(result) = answered else {
         return error_reply(
             StatusCode::GATEWAY_TIMEOUT,
             "timeout",
