@@ -61,6 +61,9 @@ mod graph;
 mod grpc;
 mod handle;
 mod ingress;
+// Used by the `build --target kubernetes` command, which lands next.
+#[allow(dead_code)]
+mod kubernetes;
 mod multiplex;
 mod observe;
 mod options;

@@ -1,0 +1,149 @@
+//! A process's Deployment (its pods, their container, probes and resources) and the
+//! Service in front of them.
+
+use serde_json::{Map, Value, json};
+
+use super::{CONFIG_DIR, CONFIG_FILE, Cluster, Process, config_map_name, labels, object_name};
+
+/// The name of the container port, which the probes and the Service refer to.
+const PORT_NAME: &str = "http";
+const HEALTH_PATH: &str = "/-/healthz";
+
+/// Float sums such as 0.1 + 0.2 + 0.7 land a hair above the whole number they mean;
+/// rounding up should not turn that hair into one more GPU or second.
+const ROUNDING_SLACK: f64 = 1e-9;
+
+pub(super) fn deployment(cluster: &Cluster, process: &Process) -> Value {
+    let mut spec = Map::new();
+    // With an autoscaler, the replica count is left out: every `kubectl apply` would
+    // otherwise reset it to this number, undoing what the autoscaler decided.
+    if process.autoscaling.is_none() {
+        spec.insert("replicas".into(), process.pods.into());
+    }
+    spec.insert(
+        "selector".into(),
+        json!({ "matchLabels": labels(cluster, process) }),
+    );
+    spec.insert("template".into(), pod_template(cluster, process));
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": object_name(cluster, process),
+            "labels": labels(cluster, process),
+        },
+        "spec": spec,
+    })
+}
+
+fn pod_template(cluster: &Cluster, process: &Process) -> Value {
+    let grace = round_up(process.grace_period_s);
+    json!({
+        "metadata": { "labels": labels(cluster, process) },
+        "spec": {
+            "terminationGracePeriodSeconds": grace,
+            // The Dockerfile's user is numeric, so the kubelet can check this.
+            "securityContext": { "runAsNonRoot": true },
+            "containers": [{
+                "name": "serve",
+                "image": cluster.image,
+                "command": [format!("/usr/local/bin/{}", cluster.binary)],
+                "args": args(cluster, process, grace),
+                "ports": [{ "name": PORT_NAME, "containerPort": cluster.port, "protocol": "TCP" }],
+                "resources": resources(process),
+                "startupProbe": probe(5, 60),
+                "readinessProbe": probe(5, 3),
+                "livenessProbe": probe(10, 3),
+                "volumeMounts": [{ "name": "config", "mountPath": CONFIG_DIR, "readOnly": true }],
+                "securityContext": { "allowPrivilegeEscalation": false },
+            }],
+            "volumes": [{ "name": "config", "configMap": { "name": config_map_name(cluster) } }],
+        },
+    })
+}
+
+/// The `serve` command line. The server drains within `--grace-period`, given the same
+/// whole seconds as the pod's terminationGracePeriodSeconds.
+fn args(cluster: &Cluster, process: &Process, grace: u64) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "serve",
+        "--config",
+        &format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        &cluster.port.to_string(),
+        "--grace-period",
+        &grace.to_string(),
+    ]
+    .map(str::to_owned)
+    .into();
+    if !process.ingress {
+        args.push("--deployments".into());
+        args.push(process.deployments.join(","));
+    }
+    args
+}
+
+/// Requests for CPU; memory is not known, so none is asked for. GPUs go in limits, which
+/// Kubernetes copies to requests (extended resources must have both equal).
+fn resources(process: &Process) -> Value {
+    let mut resources = Map::new();
+    if let Some(cpu) = millicores(process.num_cpus) {
+        resources.insert("requests".into(), json!({ "cpu": cpu }));
+    }
+    let gpus = round_up(process.num_gpus);
+    if gpus > 0 {
+        resources.insert("limits".into(), json!({ "nvidia.com/gpu": gpus }));
+    }
+    Value::Object(resources)
+}
+
+/// `/-/healthz` on the container's port. The startup probe allows 60 × 5 s for models to
+/// load; until it passes, the others wait, so a slow start is not taken for a hang. The
+/// timeout is above the default second: a pod busy with inference answers late, and
+/// restarting it for that would only lose its work.
+fn probe(period_s: u32, failure_threshold: u32) -> Value {
+    json!({
+        "httpGet": { "path": HEALTH_PATH, "port": PORT_NAME },
+        "periodSeconds": period_s,
+        "timeoutSeconds": 3,
+        "failureThreshold": failure_threshold,
+    })
+}
+
+pub(super) fn service(cluster: &Cluster, process: &Process) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": object_name(cluster, process),
+            "labels": labels(cluster, process),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": labels(cluster, process),
+            "ports": [{
+                "name": PORT_NAME,
+                "port": cluster.port,
+                "targetPort": PORT_NAME,
+                "protocol": "TCP",
+            }],
+        },
+    })
+}
+
+/// CPUs as a Kubernetes quantity in millicores ("250m"), at least 1m when any is asked
+/// for; None when none is.
+fn millicores(cpus: f64) -> Option<String> {
+    (cpus > 0.0).then(|| format!("{}m", ((cpus * 1000.0).round() as u64).max(1)))
+}
+
+/// Whole GPUs or seconds, never fewer than asked for.
+fn round_up(x: f64) -> u64 {
+    if x > 0.0 {
+        (x - ROUNDING_SLACK).ceil() as u64
+    } else {
+        0
+    }
+}
