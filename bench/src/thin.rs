@@ -82,31 +82,32 @@ pub fn aggregate(foreground: f32, integrity: f32, label: Label) -> Report {
     }
 }
 
-// The same work as a graph.
+// The same work as a graph. Every deployment is `remote = true`, so that `thin_split` can
+// run each in a process of its own; in one process that costs nothing.
 
-#[deployment]
+#[deployment(remote = true)]
 async fn downloader(image_url: String) -> Vec<u8> {
     download(&image_url)
 }
 
-#[deployment]
+#[deployment(remote = true)]
 async fn preprocessor(bytes: Vec<u8>) -> Tensor {
     preprocess(&bytes)
 }
 
-#[deployment(num_replicas = 2)]
+#[deployment(num_replicas = 2, remote = true)]
 async fn segmentation(t: Tensor) -> f32 {
     segment(&t)
 }
 
-#[deployment]
+#[deployment(remote = true)]
 async fn integrity_check(t: Tensor) -> f32 {
     integrity(&t)
 }
 
 macro_rules! classifier {
     ($name:ident, $label:literal, $labels:expr) => {
-        #[deployment]
+        #[deployment(remote = true)]
         #[derive(Default)]
         pub struct $name;
 
@@ -124,7 +125,7 @@ classifier!(Car, "car", ["sedan", "truck"]);
 classifier!(Plant, "plant", ["leaf", "flower"]);
 classifier!(General, "general", ["thing", "scene"]);
 
-#[deployment]
+#[deployment(remote = true)]
 pub struct Dispatcher {
     fruit: Handle<Fruit>,
     car: Handle<Car>,
@@ -158,7 +159,7 @@ impl Dispatcher {
     }
 }
 
-#[deployment]
+#[deployment(remote = true)]
 async fn aggregator(foreground: f32, integrity: f32, label: Label) -> Report {
     aggregate(foreground, integrity, label)
 }

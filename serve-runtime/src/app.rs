@@ -217,6 +217,24 @@ impl App {
         ))
     }
 
+    /// The Kubernetes manifests (and Dockerfile) that run this app split: what
+    /// `<bin> build --target kubernetes` writes, as file names and contents.
+    pub(crate) fn build_kubernetes(
+        &self,
+        image: Option<String>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let settings = self.settings().map_err(|e| Error::Config(e.to_string()))?;
+        let cluster = crate::kubernetes::cluster(
+            &self.specs(),
+            &settings,
+            &crate::cli::bin_name(),
+            crate::cli::is_example(),
+            image,
+            self.grace_period.as_secs_f64(),
+        );
+        Ok(crate::kubernetes::render(&cluster))
+    }
+
     /// Places replicas on these resources instead of the detected ones (every graph of
     /// the app shares them).
     pub fn resources(mut self, resources: Resources) -> Self {

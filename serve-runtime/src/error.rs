@@ -102,8 +102,15 @@ impl Error {
         }
     }
 
-    /// The deployment this error is about, if any.
+    /// The deployment this error is about, if any: for a node that failed because a
+    /// deployment it called is unavailable, that one, which is what an operator must fix.
     pub fn deployment(&self) -> Option<&str> {
+        if let Error::Node { source, .. } = self
+            && let Some(inner) = source.downcast_ref::<Error>()
+            && inner.code() == "unavailable"
+        {
+            return inner.deployment();
+        }
         match self {
             Error::Node { deployment, .. }
             | Error::Panic { deployment, .. }
@@ -177,6 +184,21 @@ mod tests {
         assert_eq!(outer.code(), "overloaded");
         assert_eq!(outer.deployment(), Some("Dispatcher"));
         assert!(outer.to_string().contains("`Fruit` is overloaded"));
+    }
+
+    #[test]
+    fn a_node_failing_on_an_unavailable_deployment_names_that_one() {
+        let outer = Error::Node {
+            deployment: "Dispatcher".into(),
+            method: "run",
+            source: Box::new(Error::Unavailable {
+                deployment: "General".into(),
+                reason: "cannot reach it".into(),
+            }),
+        };
+        assert_eq!(outer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(outer.code(), "unavailable");
+        assert_eq!(outer.deployment(), Some("General"));
     }
 
     #[test]

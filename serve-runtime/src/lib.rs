@@ -61,8 +61,6 @@ mod graph;
 mod grpc;
 mod handle;
 mod ingress;
-// Used by the `build --target kubernetes` command, which lands next.
-#[allow(dead_code)]
 mod kubernetes;
 mod multiplex;
 mod observe;
@@ -152,8 +150,8 @@ pub mod __private {
     pub use crate::options::{AutoscalingConfig, DeclaredOptions, DeploymentOptions, Executor};
     pub use crate::registry::{DeploymentRegistration, GraphRegistration};
     pub use crate::remote::{
-        Apart, Codec, CrossesProcess, InProcess, RemoteCall, RemoteDeployment, Wire, WireArgs,
-        WireFuture, WireMode, wire_reply,
+        Apart, Codec, InProcess, RemoteCall, RemoteDeployment, Wire, WireArgs, WireFuture,
+        WireMode, wire_reply,
     };
     pub use crate::router::{ReplicaGuard, ReplicaSet};
     pub use crate::slot::Slot;

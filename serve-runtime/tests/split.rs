@@ -194,30 +194,78 @@ async fn calls_from_another_build_or_encoding_are_refused() {
     assert_eq!(status, 415, "{body}");
     assert!(body.contains("wire_version"), "{body}");
 
-    let (status, body) = raw_call(scorer.local_addr(), path, "0000000000000000").await;
+    let (status, body) = raw_call(scorer.local_addr(), path, "0000000000000000", &[], &[]).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body.contains("every process of a graph must run the same binary"),
         "{body}"
     );
 
-    let (status, body) = raw_call(scorer.local_addr(), "/-/call/scoring/shout/call", "x").await;
+    let other = "/-/call/scoring/shout/call";
+    let (status, body) = raw_call(scorer.local_addr(), other, "x", &[], &[]).await;
     assert_eq!(
         status, 409,
         "a wrong build is refused before anything else: {body}"
     );
 }
 
-/// A call with the call encoding's content type and `build` as the caller's build id.
-async fn raw_call(addr: SocketAddr, path: &str, build: &str) -> (u16, String) {
-    let raw = format!(
-        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.serve.call.v1+msgpack\r\nserve-build: {build}\r\ncontent-length: 0\r\n\r\n"
+#[tokio::test]
+async fn the_serving_process_stops_a_call_when_its_request_runs_out_of_time() {
+    let scorer = scorer_process("127.0.0.1:0".parse().unwrap()).await;
+    let addr = scorer.local_addr();
+    let path = "/-/call/scoring/Scorer/score";
+    // The refusal of another build names this one.
+    let (_, refusal) = raw_call(addr, path, "none", &[], &[]).await;
+    let build = refusal
+        .split("this process build ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .expect("the refusal names the build")
+        .to_owned();
+    // `score("slow", false)`, which takes 600 ms, with 100 ms left.
+    let mut args = Vec::new();
+    rmp_serde::encode::write(&mut args, "slow").unwrap();
+    rmp_serde::encode::write(&mut args, &false).unwrap();
+    let started = Instant::now();
+    let short = [("serve-timeout-ms", "100")];
+    let (status, body) = raw_call(addr, path, &build, &short, &args).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        body.contains("the request's time ran out in `Scorer`"),
+        "{body}"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    // With time enough, the same call is answered (MessagePack, a map of the fields).
+    let long = [("serve-timeout-ms", "5000")];
+    let (status, body) = raw_call(addr, path, &build, &long, &args).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("slow"), "{body}");
+}
+
+/// A call with the call encoding's content type, `build` as the caller's build id, more
+/// headers and an encoded body.
+async fn raw_call(
+    addr: SocketAddr,
+    path: &str,
+    build: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.serve.call.v1+msgpack\r\nserve-build: {build}\r\n{extra}content-length: {}\r\n\r\n",
+        body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(raw.as_bytes()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).bounded().await.unwrap();
-    let text = String::from_utf8(buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     (head[9..12].parse().unwrap(), body.to_owned())
 }

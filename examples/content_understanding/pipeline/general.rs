@@ -44,8 +44,10 @@ impl ModelError {
 /// `classify` (sync, about 28 ms of one core in a release build) on a thread of its own: a
 /// quarter of a CPU each puts it there. Two replicas let two images through the network at
 /// once, one a core on a two-core machine; on a machine with GPUs, `num_gpus = 0.5` would
-/// let two replicas share one.
-#[deployment(num_replicas = 2, num_cpus = 0.25)]
+/// let two replicas share one. `remote = true` lets it run in a process of its own
+/// (`serve --deployments General`, the config's `address` pointing there); without an
+/// address it runs in the graph's process, as every other deployment here does.
+#[deployment(num_replicas = 2, num_cpus = 0.25, remote = true)]
 pub struct General {
     model: Arc<TypedRunnableModel>,
     labels: Vec<&'static str>,

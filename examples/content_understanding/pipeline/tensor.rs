@@ -15,8 +15,9 @@ pub struct ImageSize {
 /// models take it), colours in `[0, 1]`, and the size of the image it was made from.
 ///
 /// Three models read the same tensor; the samples sit behind an `Arc`, so handing one to
-/// each of them copies a pointer, not 600 KB.
-#[derive(Clone, Debug)]
+/// each of them copies a pointer, not 600 KB. It is serde so that it can cross to the
+/// general classifier when that runs in a process of its own.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tensor {
     shape: [usize; 3],
     data: Arc<[f32]>,

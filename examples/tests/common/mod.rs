@@ -222,10 +222,15 @@ impl Example {
         Self::start_with_args(&[], env)
     }
 
-    /// [`Example::start_blocking`], with `args` after `--port 0`.
+    /// [`Example::start_blocking`], with `args` after `--port 0` (unless they give a port).
     pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port: &[&str] = if args.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = example_command()
-            .args(["--port", "0"])
+            .args(port)
             .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
@@ -263,6 +268,12 @@ impl Example {
             Example::start_blocking(&env)
         })
         .await
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// The most memory the process has held resident so far (`VmHWM`), in KiB.

@@ -78,6 +78,15 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
     let serve_wire = wire::serve(&wire_arms);
     // Spanned at the impl's type, so a struct without `#[deployment]` is reported there.
     let config = quote_spanned!(ident.span()=> #self_ty);
+    // Spanned at the impl's type, as `config` is: a struct without `#[deployment]` is one
+    // error there, not a second one at the attribute.
+    let wire = {
+        let private = private_at(ident.span());
+        quote_spanned! {ident.span()=>
+            type Wire = <#config as #private::DeploymentConfig>::Wire;
+            const REMOTE: bool = <<#config as #private::DeploymentConfig>::Wire as #private::WireMode>::REMOTE;
+        }
+    };
     let client = format_ident!("__serve_client_{}", ident);
     let binder = format_ident!("__serve_binder_{}", ident);
     let names: Vec<String> = methods.iter().map(|(name, _)| name.to_string()).collect();
@@ -134,8 +143,7 @@ pub fn deployment(parts: Parts<'_>) -> TokenStream {
                 const OPTIONS: #private::DeploymentOptions =
                     <#config as #private::DeploymentConfig>::OPTIONS.resolve(#has_sync);
                 type Client = #client;
-                type Wire = <#config as #private::DeploymentConfig>::Wire;
-                const REMOTE: bool = <<#config as #private::DeploymentConfig>::Wire as #private::WireMode>::REMOTE;
+                #wire
                 type Handle = #private::Handle<#self_ty>;
                 type Binder = #binder;
                 const METHODS: &'static [&'static str] = &[#(#names),*];

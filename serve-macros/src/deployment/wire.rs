@@ -39,10 +39,22 @@ pub fn method(
     let private = private();
     let label = exposed.to_string();
     let constant = format_ident!("__SERVE_WIRE_{}", exposed);
+    // The mode is spanned at the deployment's type, where an impl without `#[deployment]`
+    // on its struct is already reported (rustc reports the same error there once); the
+    // codec at the value's type, where a type that cannot cross is reported.
+    let mode = {
+        let span = self_ty
+            .clone()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span());
+        let private = private_at(span);
+        quote_spanned!(span=> <#self_ty as #private::Deployment>::Wire)
+    };
     let codec = |(ty, span): (&TokenStream, Span)| {
         let private = private_at(span);
         quote_spanned! {span=>
-            <<#self_ty as #private::Deployment>::Wire as #private::Wire<#ty>>::CODEC
+            <#ty as #private::Wire<#mode>>::CODEC
         }
     };
     let types = args.iter().map(|a| (&a.ty, a.span)).chain([(ok, ok_span)]);

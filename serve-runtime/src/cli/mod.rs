@@ -32,11 +32,23 @@ struct Cli {
 enum Command {
     /// Serve every graph over HTTP (what runs when no command is given)
     Serve(ServeArgs),
-    /// Write the config of every graph, as the code sets it, to edit and serve with
+    /// Write the config of every graph, as the code sets it, to edit and serve with; or,
+    /// with --target kubernetes, the manifests and Dockerfile that run it split
     Build {
-        /// Write it to this file instead of standard output
+        /// Write it to this file (a folder for --target kubernetes) instead of standard
+        /// output
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// What to write
+        #[arg(long, value_enum, default_value = "config")]
+        target: BuildTarget,
+        /// Start from this config instead of the code's settings (give several
+        /// deployments one `address` to run them in one process)
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The container image the Kubernetes Deployments run [default: BIN:latest]
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
     },
     /// Apply a config to a running server; only what changed is applied
     Deploy {
@@ -73,6 +85,15 @@ struct AdminArgs {
     /// The server's admin token, when it has one
     #[arg(long, env = "SERVE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BuildTarget {
+    /// The serving config (YAML), with the processes it splits into
+    Config,
+    /// A Deployment and Service per process (and an autoscaler where the config
+    /// autoscales), the config as a ConfigMap, and a Dockerfile
+    Kubernetes,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -246,15 +267,47 @@ impl App {
         match cli.command {
             None => self.serve_until_signal(cli.serve).await,
             Some(Command::Serve(args)) => self.serve_until_signal(args).await,
-            Some(Command::Build { output }) => {
-                let text = self
-                    .build_config()
-                    .map_err(|e| Error::Config(e.to_string()))?;
-                match output {
-                    None => print!("{text}"),
-                    Some(path) => std::fs::write(&path, text).map_err(|e| {
-                        Error::Config(format!("could not write `{}`: {e}", path.display()))
-                    })?,
+            Some(Command::Build {
+                output,
+                target,
+                config,
+                image,
+            }) => {
+                let app = match &config {
+                    Some(path) => self.config(ServeConfig::load(path)?),
+                    None => self,
+                };
+                match target {
+                    BuildTarget::Config => {
+                        let text = app
+                            .build_config()
+                            .map_err(|e| Error::Config(e.to_string()))?;
+                        match output {
+                            None => print!("{text}"),
+                            Some(path) => write_file(&path, &text)?,
+                        }
+                    }
+                    BuildTarget::Kubernetes => {
+                        let Some(dir) = output else {
+                            return Err(Error::Config(
+                                "--target kubernetes writes several files: give a folder with -o DIR".into(),
+                            ));
+                        };
+                        let files = app.build_kubernetes(image)?;
+                        std::fs::create_dir_all(&dir).map_err(|e| {
+                            Error::Config(format!("could not create `{}`: {e}", dir.display()))
+                        })?;
+                        for (name, text) in &files {
+                            write_file(&dir.join(name), text)?;
+                        }
+                        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+                        println!(
+                            "wrote {} to {}; build the image with the Dockerfile there, then `kubectl apply -f {}`",
+                            names.join(", "),
+                            dir.display(),
+                            dir.display()
+                        );
+                    }
                 }
                 Ok(())
             }
@@ -385,6 +438,21 @@ impl App {
         logs.finish().await;
         stopped
     }
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text)
+        .map_err(|e| Error::Config(format!("could not write `{}`: {e}", path.display())))
+}
+
+/// Whether the running binary is a Cargo example (`target/<profile>/examples/NAME`),
+/// which a Dockerfile builds with `--example` rather than `--bin`.
+pub(crate) fn is_example() -> bool {
+    std::env::current_exe().is_ok_and(|exe| {
+        exe.parent()
+            .and_then(|dir| dir.file_name())
+            .is_some_and(|dir| dir == "examples")
+    })
 }
 
 /// The running binary's name, as the commands it prints should name it.

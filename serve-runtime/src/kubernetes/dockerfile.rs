@@ -38,6 +38,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid {USER_ID} --no-create-home serve
 COPY --from=build /{binary} /usr/local/bin/{binary}
+# Files the binary reads at run time (weights, label lists) are not copied by default: add
+# them here, at the path the binary looks for them, e.g.
+#   COPY --from=build /src/models /src/models
 USER {USER_ID}
 EXPOSE {port}
 ENTRYPOINT ["/usr/local/bin/{binary}"]

@@ -8,8 +8,11 @@
 
 mod autoscaler;
 mod dockerfile;
+mod split;
 mod workload;
 mod yaml;
+
+pub(crate) use split::cluster;
 
 #[cfg(test)]
 mod tests;

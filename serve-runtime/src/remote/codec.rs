@@ -31,24 +31,18 @@ impl<T> Codec<T> {
     }
 }
 
-/// A type that a `remote` deployment's methods take or return.
+/// What a value needs to cross a process for a deployment of mode `M`: nothing for one
+/// that always runs where it is called ([`InProcess`]), serde for a `remote = true` one
+/// ([`Apart`]). Implemented on the value's type, so that an error about it is reported
+/// there.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` crosses a process when its deployment runs apart, so it must be serde-serialisable",
     label = "a method of a `remote = true` deployment takes or returns this",
     note = "derive `serde::Serialize` and `serde::Deserialize` for it, or remove `remote = true` so that the deployment always runs in its callers' process"
 )]
-pub trait CrossesProcess: Serialize + DeserializeOwned + Send + 'static {}
-
-// Not recommended, so that a type missing either half of serde is one error in these
-// words rather than one per missing trait.
-#[diagnostic::do_not_recommend]
-impl<T: Serialize + DeserializeOwned + Send + 'static> CrossesProcess for T {}
-
-/// What a deployment's values need to cross a process: nothing for one that always runs
-/// where it is called ([`InProcess`]), serde for a `remote = true` one ([`Apart`]).
-pub trait Wire<T> {
+pub trait Wire<M>: Sized {
     /// The codec, for a deployment that can run apart.
-    const CODEC: Option<Codec<T>>;
+    const CODEC: Option<Codec<Self>>;
 }
 
 /// The mode of a deployment that always runs in its callers' process.
@@ -59,11 +53,13 @@ pub enum InProcess {}
 #[derive(Debug)]
 pub enum Apart {}
 
-impl<T> Wire<T> for InProcess {
+impl<T> Wire<InProcess> for T {
     const CODEC: Option<Codec<T>> = None;
 }
 
-impl<T: CrossesProcess> Wire<T> for Apart {
+// Not recommended: the error is then `Wire`'s own, in the words above.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> Wire<Apart> for T {
     const CODEC: Option<Codec<T>> = Some(Codec {
         encode: encode::<T>,
         decode: decode::<T>,
@@ -117,8 +113,8 @@ mod tests {
 
     #[test]
     fn values_round_trip_one_after_another() {
-        let codec = <Apart as Wire<Label>>::CODEC.unwrap();
-        let text = <Apart as Wire<String>>::CODEC.unwrap();
+        let codec = <Label as Wire<Apart>>::CODEC.unwrap();
+        let text = <String as Wire<Apart>>::CODEC.unwrap();
         let label = Label {
             name: "cat".into(),
             note: None,
@@ -135,7 +131,7 @@ mod tests {
 
     #[test]
     fn json_values_cross_too() {
-        let codec = <Apart as Wire<serde_json::Value>>::CODEC.unwrap();
+        let codec = <serde_json::Value as Wire<Apart>>::CODEC.unwrap();
         let value = serde_json::json!({"a": [1, 2.5, "x"], "b": null});
         let mut buf = Vec::new();
         codec.encode(&value, &mut buf).unwrap();
@@ -144,7 +140,7 @@ mod tests {
 
     #[test]
     fn a_truncated_value_is_an_error() {
-        let codec = <Apart as Wire<Label>>::CODEC.unwrap();
+        let codec = <Label as Wire<Apart>>::CODEC.unwrap();
         let mut buf = Vec::new();
         let label = Label {
             name: "dog".into(),
@@ -154,6 +150,6 @@ mod tests {
         codec.encode(&label, &mut buf).unwrap();
         buf.truncate(buf.len() - 2);
         assert!(codec.decode(&mut &buf[..]).is_err());
-        assert!(<InProcess as Wire<Label>>::CODEC.is_none());
+        assert!(<Label as Wire<InProcess>>::CODEC.is_none());
     }
 }

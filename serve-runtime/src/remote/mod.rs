@@ -18,7 +18,7 @@ pub(crate) mod serve;
 use serde::{Deserialize, Serialize};
 
 pub use call::{RemoteCall, RemoteDeployment};
-pub use codec::{Apart, Codec, CrossesProcess, InProcess, Wire, WireMode};
+pub use codec::{Apart, Codec, InProcess, Wire, WireMode};
 pub use serve::{WireArgs, WireFuture, wire_reply};
 
 use crate::error::Error;
