@@ -70,12 +70,15 @@ pub fn method(
     let indexes: Vec<Index> = (0..args.len()).map(Index::from).collect();
     let result = Index::from(args.len());
     let names: Vec<&Ident> = args.iter().map(|a| a.name).collect();
+    // A constant first: a deployment that cannot run apart compiles the check out.
     let branch = quote! {
-        if let ::core::option::Option::Some(__serve_remote) = self.__serve_set.remote() {
-            let __serve_codecs = Self::#constant;
-            let mut __serve_call = __serve_remote.call(#label);
-            #(__serve_call.arg(__serve_codecs.#indexes, &#names)?;)*
-            return __serve_call.send(__serve_codecs.#result).await;
+        if <#self_ty as #private::Deployment>::REMOTE {
+            if let ::core::option::Option::Some(__serve_remote) = self.__serve_set.remote() {
+                let __serve_codecs = Self::#constant;
+                let mut __serve_call = __serve_remote.call(#label);
+                #(__serve_call.arg(__serve_codecs.#indexes, &#names)?;)*
+                return __serve_call.send(__serve_codecs.#result).await;
+            }
         }
     };
     let arm = quote! {

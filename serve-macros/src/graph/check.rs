@@ -12,7 +12,7 @@ use syn::{Expr, Ident, ItemFn, Path, Type};
 
 use crate::diag::{Errors, closest};
 use crate::graph::attr::{Adapter, GraphAttr};
-use crate::graph::parse::{Bind, Call, GraphFn, Param, Rhs, Tail, path_text};
+use crate::graph::parse::{Bind, Call, GraphFn, Param, Rhs, Tail, path_text, tidy};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueRef {
@@ -418,6 +418,21 @@ impl Resolver<'_> {
         finder.visit_expr(expr);
         if finder.found_poisoned {
             // Built from a statement already reported: nothing more to say.
+            return false;
+        }
+        // Reported here, so not again as never used.
+        for ident in &finder.found {
+            if let Some((binding, _)) = self.scope.get(&ident.to_string()) {
+                self.used.insert(*binding);
+            }
+        }
+        if !finder.found.is_empty() && matches!(expr, Expr::Call(_) | Expr::MethodCall(_)) {
+            let call = tidy(&quote::quote!(#expr).to_string());
+            self.errors.help(
+                syn::spanned::Spanned::span(expr),
+                "a call inside another call: a graph passes each node's result by name",
+                format!("bind it first, `let value = {call};`, and pass `value`"),
+            );
             return false;
         }
         for ident in &finder.found {
