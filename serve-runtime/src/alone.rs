@@ -60,7 +60,7 @@ impl<D> Default for Alone<D> {
     }
 }
 
-impl<D> IntoGraph for Alone<D>
+impl<D> IntoGraph<Alone<D>> for Alone<D>
 where
     D: Standalone,
     D::Input: Params,

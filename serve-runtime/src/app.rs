@@ -88,7 +88,7 @@ impl App {
     }
 
     /// Adds a graph, served at its `route_prefix`.
-    pub fn graph<R: IntoGraph>(mut self, _graph: R) -> Self
+    pub fn graph<M, R: IntoGraph<M>>(mut self, _graph: R) -> Self
     where
         <R::Graph as Graph>::Output: Respond,
     {
@@ -114,7 +114,7 @@ impl App {
     /// `INTERNAL`, with the deployment named in the message and in the `serve-deployment`
     /// trailer.
     #[cfg(feature = "grpc")]
-    pub fn grpc<R: IntoGraph>(mut self, _graph: R) -> Self
+    pub fn grpc<M, R: IntoGraph<M>>(mut self, _graph: R) -> Self
     where
         <R::Graph as Graph>::Output: prost::Message,
     {

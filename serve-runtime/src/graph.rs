@@ -92,17 +92,16 @@ impl std::fmt::Debug for Nodes {
 }
 
 /// What names a graph: the name of a `#[graph] async fn`, which the macro turns into a
-/// function returning the graph's marker type.
+/// function with the graph's parameters returning [`Called`](crate::Called).
+///
+/// `Marker` only tells the impls for functions of each arity apart (a function cannot
+/// be two things); it is inferred, so bounds are written `R: IntoGraph<M>`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a graph",
     label = "expected the name of a `#[graph]` function",
-    note = "pass the name of an `async fn` marked `#[graph]`, e.g. `serve_runtime::start(my_graph)`"
+    note = "pass the name of an `async fn` marked `#[graph]`, without calling it: e.g. `serve_runtime::start(my_graph)`"
 )]
-pub trait IntoGraph {
+pub trait IntoGraph<Marker> {
     /// The graph it names.
     type Graph: Graph;
-}
-
-impl<G: Graph, F: FnOnce() -> G> IntoGraph for F {
-    type Graph = G;
 }

@@ -48,6 +48,7 @@ mod admin;
 mod alone;
 mod app;
 mod arg;
+mod called;
 mod cli;
 mod compose;
 mod config;
@@ -80,6 +81,7 @@ pub use admin::DeployReport;
 pub use alone::Alone;
 pub use app::{App, Server};
 pub use bytes::Bytes;
+pub use called::Called;
 pub use config::{ConfigError, Problem, ServeConfig};
 pub use context::ReplicaContext;
 pub use control::placement::Resources;
@@ -111,11 +113,13 @@ struct ReadmeDoctests;
 /// What generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__graph_fn as graph_fn;
     pub use crate::adapter::{
         AdapterError, HttpRequest, json_request, query_request, raw_body, raw_bytes,
     };
     pub use crate::alone::{Params, Standalone};
     pub use crate::arg::{ArgParser, BindArgs, BindParam, ConstArg, ParseArg, ParseArgFallback};
+    pub use crate::called::{Called, NotCalledLikeAFunction};
     pub use crate::compose::{DepRef, FnNode, GraphNode, spec_fn_deployment, spec_inner_graph};
     pub use crate::context::ReplicaContext;
     pub use crate::control::BuildContext;

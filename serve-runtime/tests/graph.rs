@@ -792,15 +792,3 @@ async fn deployment_methods_named_like_handle_functions_are_the_ones_called() {
         "user-7 99 [7, 7] Registry 1"
     );
 }
-
-#[tokio::test]
-async fn a_graph_is_named_by_its_fn_or_by_calling_it() {
-    let by_name = serve_runtime::start(lookups).bounded().await.unwrap();
-    let called = serve_runtime::start(lookups()).bounded().await.unwrap();
-    assert_eq!(
-        by_name.call(1).bounded().await.unwrap(),
-        called.call(1).bounded().await.unwrap()
-    );
-    let app = serve_runtime::App::new().graph(lookups());
-    assert_eq!(app.specs()[0].name, "lookups");
-}

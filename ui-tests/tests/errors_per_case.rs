@@ -50,6 +50,10 @@ const SEVERAL: &[(&str, &str)] = &[
         "two deployments: a loader that takes a `u64` id, and a `Loaded<M>` with no loader",
     ),
     (
+        "deployment/fail/not_shareable.stderr",
+        "two deployments: one holds a `RefCell`, the other an `Rc`",
+    ),
+    (
         "deployment/fail/option_types.stderr",
         "three options, each of the wrong type",
     ),

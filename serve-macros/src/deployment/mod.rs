@@ -8,6 +8,7 @@ mod expand;
 mod method_attr;
 mod multiplex;
 mod parse;
+mod shared;
 mod wire;
 
 use proc_macro2::TokenStream;
@@ -76,7 +77,23 @@ fn on_struct(attr: TokenStream, item: &ItemStruct, errors: &mut Errors) -> Token
     }
     let ident = &item.ident;
     let config = expand::config(&quote!(#ident), ident, &attr);
-    quote!(#item #config)
+    let mut not_shared = false;
+    for field in &item.fields {
+        if let Some(found) = shared::not_shared(&field.ty) {
+            errors.spanned(found.tokens, found.message, found.help);
+            not_shared = true;
+        }
+    }
+    // The error above stops the build, so these never hold in a program that runs; they
+    // keep every use of the deployment from repeating the error through the runtime's
+    // types (its client, replica set, and the futures of its methods).
+    let silence = not_shared.then(|| {
+        quote! {
+            unsafe impl ::core::marker::Send for #ident {}
+            unsafe impl ::core::marker::Sync for #ident {}
+        }
+    });
+    quote!(#item #config #silence)
 }
 
 fn on_impl(attr: TokenStream, item: &ItemImpl, errors: &mut Errors) -> TokenStream {

@@ -16,7 +16,7 @@ use crate::paths::{SERDE, private, private_at};
 pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
     let private = private();
     let name = &item.sig.ident;
-    let shell = shell(item);
+    let shell = shell(item, plan.inputs);
     let input_ty = input_type(plan.inputs);
     let output_ty = output_type(item);
     let name_text = name.to_string();
@@ -65,9 +65,11 @@ pub fn graph(item: &ItemFn, attr: &GraphAttr, plan: &Plan<'_>) -> TokenStream {
 }
 
 /// What stands for the graph: a braced struct (type namespace only, so it never captures a
-/// `let` of the same name the way a unit struct would) and a fn of the same name returning
-/// it, which is what `serve_runtime::start(name)` and `App::graph(name)` take.
-fn shell(item: &ItemFn) -> TokenStream {
+/// `let` of the same name the way a unit struct would) and a fn of the same name with the
+/// graph's parameters, whose name is what `serve_runtime::start(name)` and
+/// `App::graph(name)` take. Calling it returns `Called`, which neither runs nor names the
+/// graph: awaiting it, or passing it where a graph's name goes, is an error that says so.
+fn shell(item: &ItemFn, params: &[Param]) -> TokenStream {
     let private = private();
     let name = &item.sig.ident;
     let vis = &item.vis;
@@ -76,22 +78,17 @@ fn shell(item: &ItemFn) -> TokenStream {
         .iter()
         .filter(|a| a.path().is_ident("doc"))
         .collect();
-    quote! {
+    let types = params.iter().map(|p| &p.ty);
+    let shell = quote! {
         #(#docs)*
         #[allow(non_camel_case_types)]
         #[derive(Clone, Copy, Debug)]
         #vis struct #name { __serve_private: () }
-
-        #(#docs)*
-        #vis fn #name() -> #name {
-            #name { __serve_private: () }
-        }
-
-        // `start(g())` and `.graph(g())` name the graph as well as `start(g)` does.
-        impl #private::IntoGraph for #name {
-            type Graph = #name;
-        }
-    }
+    };
+    let called = quote! {
+        #private::graph_fn!(#(#docs)* (#vis) #name (#(#types),*));
+    };
+    quote! { #shell #called }
 }
 
 /// What is left when the graph has errors: the struct and an `impl Graph` with the
@@ -100,7 +97,7 @@ pub fn fallback(item: &ItemFn, params: &[Param]) -> TokenStream {
     let private = private();
     let name = &item.sig.ident;
     let name_text = name.to_string();
-    let shell = shell(item);
+    let shell = shell(item, params);
     let input_ty = input_type(params);
     let output_ty = output_type(item);
     let as_node = as_node(item, params, &output_ty);

@@ -106,5 +106,16 @@ fn signature(item: &ItemFn, errors: &mut Errors) {
             "list its inputs as parameters",
         );
     }
+    if let Some(extra) = sig.inputs.iter().nth(MAX_INPUTS) {
+        errors.spanned(
+            extra,
+            format!("a graph takes at most {MAX_INPUTS} inputs"),
+            "group them in a struct that derives `Deserialize` and take that",
+        );
+    }
     let _ = item.to_token_stream();
 }
+
+/// The most parameters a graph's fn may have: `IntoGraph` is implemented for functions of
+/// up to this many (`serve-runtime/src/graph.rs`).
+const MAX_INPUTS: usize = 12;

@@ -213,12 +213,12 @@ impl<G: Graph> std::fmt::Debug for GraphHandle<G> {
 ///
 /// A graph that does not fit, or a constructor that fails or panics, stops start-up with
 /// an error naming the deployment.
-pub async fn start<R: IntoGraph>(graph: R) -> Result<GraphHandle<R::Graph>, Error> {
+pub async fn start<M, R: IntoGraph<M>>(graph: R) -> Result<GraphHandle<R::Graph>, Error> {
     start_with(graph, StartOptions::default()).await
 }
 
 /// [`start`], with the resources and constructor timeout given.
-pub async fn start_with<R: IntoGraph>(
+pub async fn start_with<M, R: IntoGraph<M>>(
     _graph: R,
     options: StartOptions,
 ) -> Result<GraphHandle<R::Graph>, Error> {
