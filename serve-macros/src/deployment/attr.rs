@@ -5,38 +5,8 @@ use quote::quote;
 use syn::LitStr;
 
 use crate::diag::Errors;
-use crate::options::{self, Opt};
+use crate::options::{self, Opt, Place};
 use crate::paths::private;
-
-/// Every deployment option, in the order the docs list them.
-pub const OPTIONS: &[&str] = &[
-    "name",
-    "num_replicas",
-    "max_ongoing_requests",
-    "max_queued_requests",
-    "num_cpus",
-    "num_gpus",
-    "executor",
-    "graceful_shutdown_timeout_s",
-    "health_check_period_s",
-    "health_check_timeout_s",
-    "autoscaling_config",
-    "remote",
-];
-
-/// The fields of `autoscaling_config(...)`, Ray Serve's.
-pub const AUTOSCALING: &[&str] = &[
-    "min_replicas",
-    "initial_replicas",
-    "max_replicas",
-    "target_ongoing_requests",
-    "upscale_delay_s",
-    "downscale_delay_s",
-    "upscaling_factor",
-    "downscaling_factor",
-    "look_back_period_s",
-    "metrics_interval_s",
-];
 
 /// The values of `executor`.
 pub const EXECUTORS: &[&str] = &["inline", "threads"];
@@ -149,7 +119,7 @@ pub struct DeploymentAttr {
 pub fn parse(attr: TokenStream, errors: &mut Errors) -> DeploymentAttr {
     let mut out = DeploymentAttr::default();
     let mut num_replicas_at = None;
-    for opt in options::parse(attr, OPTIONS, "deployment", errors) {
+    for opt in options::parse(attr, Place::Deployment, errors) {
         if opt.key == "num_replicas" {
             num_replicas_at = Some(opt.key.span());
         }
@@ -191,7 +161,7 @@ fn autoscaling(opt: &Opt, errors: &mut Errors) -> Option<Vec<TokenStream>> {
     let before = errors.len();
     let mut fields = Vec::new();
     let (mut min, mut max, mut initial) = (None, None, None);
-    for field in options::parse(tokens, AUTOSCALING, "autoscaling_config", errors) {
+    for field in options::parse(tokens, Place::Autoscaling, errors) {
         let key = field.key.clone();
         let value = match key.to_string().as_str() {
             "min_replicas" => options::integer(&field, 0, errors).map(|n| {

@@ -12,13 +12,6 @@ use crate::diag::Errors;
 use crate::options;
 use crate::paths::private;
 
-/// Every `#[batch]` option, as the docs list them.
-pub const OPTIONS: &[&str] = &[
-    "max_batch_size",
-    "batch_wait_timeout_s",
-    "max_concurrent_batches",
-];
-
 /// Ray Serve's defaults.
 const DEFAULT_MAX_BATCH_SIZE: u64 = 10;
 const DEFAULT_WAIT_S: f64 = 0.01;
@@ -64,7 +57,7 @@ pub fn attr(attrs: &[Attribute], errors: &mut Errors) -> Option<BatchAttr> {
             return Some(out);
         }
     };
-    for opt in options::parse(tokens, OPTIONS, "batch", errors) {
+    for opt in options::parse(tokens, options::Place::Batch, errors) {
         if opt.key == "max_batch_size" {
             if let Some(n) = options::integer(&opt, 1, errors) {
                 out.max_batch_size = n.min(u64::from(u32::MAX)) as u32;

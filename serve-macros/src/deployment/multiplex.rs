@@ -14,9 +14,6 @@ use crate::paths::private;
 /// The attribute's name; users write it without importing anything.
 pub const ATTRIBUTE: &str = "multiplexed";
 
-/// Every `#[multiplexed]` option.
-pub const OPTIONS: &[&str] = &["max_num_models_per_replica"];
-
 /// Ray Serve's default.
 const DEFAULT_MAX_MODELS: u64 = 3;
 
@@ -66,7 +63,7 @@ pub fn loader<'a>(
     let attr = f.attrs.iter().find(|a| a.path().is_ident(ATTRIBUTE))?;
     let mut max = DEFAULT_MAX_MODELS;
     if let syn::Meta::List(list) = &attr.meta {
-        for opt in options::parse(list.tokens.clone(), OPTIONS, "multiplexed", errors) {
+        for opt in options::parse(list.tokens.clone(), options::Place::Multiplexed, errors) {
             if let Some(n) = options::integer(&opt, 1, errors) {
                 max = n;
             }

@@ -9,18 +9,6 @@ use crate::deployment::ReplicaOptions;
 use crate::diag::Errors;
 use crate::options;
 
-pub const OPTIONS: &[&str] = &[
-    "route_prefix",
-    "http_adapter",
-    "grpc",
-    "body_limit",
-    "request_timeout_ms",
-    "deny_unknown_fields",
-    "num_replicas",
-    "max_ongoing_requests",
-    "max_queued_requests",
-];
-
 /// The built-in adapters; any other path names a user function.
 pub const JSON_REQUEST: &str = "json_request";
 pub const RAW_BYTES: &str = "raw_bytes";
@@ -62,7 +50,7 @@ pub fn parse(attr: TokenStream, errors: &mut Errors) -> GraphAttr {
     // Options a gRPC graph has no use for, where they were written.
     let mut http_only: Vec<(String, Span)> = Vec::new();
     let mut grpc = None;
-    for opt in options::parse(attr, OPTIONS, "graph", errors) {
+    for opt in options::parse(attr, options::Place::Graph, errors) {
         if out.driver.take(&opt, errors) {
             continue;
         }

@@ -6,76 +6,24 @@
 
 use std::collections::{HashMap, HashSet};
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use syn::visit::Visit;
 use syn::{Expr, Ident, ItemFn, Path, Type};
 
 use crate::diag::{Errors, closest};
 use crate::graph::attr::{Adapter, GraphAttr};
-use crate::graph::parse::{Bind, Call, GraphFn, Param, Rhs, Tail, path_text, tidy};
+use crate::graph::parse::{Bind, BindArg, Call, GraphFn, Param, Rhs, Tail, path_text, tidy};
+use crate::graph::plan::{Dep, DepArg, Kind, Node, NodeArg, Plan, ValueRef};
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ValueRef {
-    Input(usize),
-    Node(usize),
-}
-
+/// What a name in the graph stands for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Binding {
     Value(ValueRef),
     Dep(usize),
 }
 
-pub enum Kind {
-    Struct,
-    Function,
-}
-
-pub enum DepArg {
-    Handle { dep: usize, span: Span },
-    Const(Expr),
-}
-
-/// A deployment the graph starts.
-pub struct Dep {
-    pub ty: Path,
-    pub kind: Kind,
-    pub bind: Ident,
-    pub args: Vec<DepArg>,
-    /// A `DeclaredOptions` literal of the binding's own options, when it has some.
-    pub options: Option<TokenStream>,
-    /// The `bind` arguments as written, for the spec.
-    pub written_args: Vec<Expr>,
-}
-
-pub enum NodeArg {
-    Value { from: ValueRef, token: Ident },
-    Const(Expr),
-}
-
-/// A call made per request.
-pub struct Node {
-    pub id: String,
-    pub dep: usize,
-    /// `None` for a function deployment, which is called through its `call` method.
-    pub method: Option<Ident>,
-    /// Where errors about the callee go: the method name, or the function's path.
-    pub callee_span: Span,
-    pub receiver_span: Span,
-    pub args: Vec<NodeArg>,
-    pub ty: Option<Type>,
-}
-
-pub struct Plan<'a> {
-    pub inputs: &'a [Param],
-    pub deps: Vec<Dep>,
-    pub nodes: Vec<Node>,
-    pub output: ValueRef,
-    pub output_span: Span,
-}
-
-struct Resolver<'a> {
-    errors: &'a mut Errors,
+struct Resolver<'a, 'e> {
+    errors: &'e mut Errors,
     scope: HashMap<String, (Binding, Span)>,
     used: HashSet<Binding>,
     later: HashMap<String, Span>,
@@ -84,7 +32,7 @@ struct Resolver<'a> {
     /// Names a rejected statement would have defined: their uses are not reported again.
     poisoned: HashSet<String>,
     functions: HashMap<String, usize>,
-    deps: Vec<Dep>,
+    deps: Vec<Dep<'a>>,
     nodes: Vec<Node>,
 }
 
@@ -180,7 +128,7 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
     })
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a, '_> {
     fn define(&mut self, name: &Ident, binding: Binding) {
         let key = name.to_string();
         if let Some((_, first)) = self.scope.get(&key) {
@@ -243,48 +191,27 @@ impl Resolver<'_> {
         }
     }
 
-    fn bind(&mut self, bind: &Bind) -> usize {
+    fn bind(&mut self, bind: &'a Bind) -> usize {
         let args = bind.args.iter().filter_map(|a| self.bind_arg(a)).collect();
-        let options = bind
-            .options
-            .as_ref()
-            .map(|tokens| binding_options(tokens.clone(), self.errors));
         self.deps.push(Dep {
             ty: bind.ty.clone(),
             kind: Kind::Struct,
             bind: bind.bind.clone(),
             args,
-            options,
-            written_args: bind.args.clone(),
+            options: bind.options.as_deref(),
+            written_args: &bind.written,
         });
         self.deps.len() - 1
     }
 
-    fn bind_arg(&mut self, arg: &Expr) -> Option<DepArg> {
-        // `Type::bind(..)`, or `Type::bind(..).options(..)`, given as an argument.
-        let call = match arg {
-            Expr::MethodCall(mc) if mc.method == "options" => match &*mc.receiver {
-                Expr::Call(call) => Some(call),
-                _ => None,
-            },
-            Expr::Call(call) => Some(call),
-            _ => None,
-        };
-        if let Some(call) = call
-            && let Expr::Path(p) = &*call.func
-        {
-            let segs = &p.path.segments;
-            if segs.len() >= 2 && segs.last().is_some_and(|s| s.ident == "bind") {
-                let Some(Rhs::Bind(bind)) = super::parse::bind_expr(arg) else {
-                    return None;
-                };
-                let dep = self.bind(&bind);
-                return Some(DepArg::Handle {
-                    dep,
-                    span: syn::spanned::Spanned::span(arg),
-                });
+    fn bind_arg(&mut self, arg: &'a BindArg) -> Option<DepArg> {
+        let arg = match arg {
+            BindArg::Bind(bind, span) => {
+                let dep = self.bind(bind);
+                return Some(DepArg::Handle { dep, span: *span });
             }
-        }
+            BindArg::Expr(expr) => expr,
+        };
         match as_name(arg) {
             Some(ident) => match self.lookup(ident) {
                 Some(Binding::Dep(dep)) => Some(DepArg::Handle {
@@ -364,7 +291,7 @@ impl Resolver<'_> {
             bind,
             args: Vec::new(),
             options: None,
-            written_args: Vec::new(),
+            written_args: &[],
         });
         let dep = self.deps.len() - 1;
         self.functions.insert(key, dep);
@@ -478,45 +405,6 @@ fn looks_local(ident: &Ident) -> bool {
     ident
         .to_string()
         .starts_with(|c: char| c.is_lowercase() || c == '_')
-}
-
-/// `raw_bytes` hands the whole body to the graph, so the graph takes exactly one input.
-/// The options one binding may set: a deployment's, but its name (each binding has its
-/// own, `Type_1` for a second) and its executor (the code's methods decide it).
-const BINDING_OPTIONS: &[&str] = &[
-    "num_replicas",
-    "max_ongoing_requests",
-    "max_queued_requests",
-    "num_cpus",
-    "num_gpus",
-    "graceful_shutdown_timeout_s",
-    "health_check_period_s",
-    "health_check_timeout_s",
-    "autoscaling_config",
-    "executor",
-];
-
-/// `.options(key = value, ...)` of one binding, checked like `#[deployment(...)]`'s, as a
-/// `DeclaredOptions` literal.
-fn binding_options(tokens: TokenStream, errors: &mut Errors) -> TokenStream {
-    let mut replicas = crate::deployment::ReplicaOptions::default();
-    let mut num_replicas_at = None;
-    for opt in crate::options::parse(tokens, BINDING_OPTIONS, "binding", errors) {
-        if opt.key == "num_replicas" {
-            num_replicas_at = Some(opt.key.span());
-        }
-        if opt.key == "executor" {
-            errors.help(
-                opt.key.span(),
-                "a binding cannot change its deployment's executor",
-                "the executor belongs to the deployment's code: set it in `#[deployment(executor = ...)]`",
-            );
-            continue;
-        }
-        replicas.take(&opt, errors);
-    }
-    replicas.check_together(num_replicas_at, errors);
-    replicas.to_tokens()
 }
 
 pub fn adapter(attr: &GraphAttr, params: &[Param], fn_span: Span, errors: &mut Errors) {

@@ -4,6 +4,7 @@ mod attr;
 mod check;
 mod expand;
 pub(crate) mod parse;
+mod plan;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};

@@ -1,12 +1,15 @@
 //! Reading a graph body: each statement binds a deployment or calls one.
 //!
-//! This step is syntax only; names are resolved in `check`.
+//! This step is syntax only (a binding's options are read and checked here too, as the
+//! attributes' are); names are resolved in `check`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::{Expr, FnArg, Ident, ItemFn, Pat, Path, Stmt, Type};
 
+use crate::deployment::ReplicaOptions;
 use crate::diag::Errors;
+use crate::options::Place;
 
 /// A graph parameter.
 pub struct Param {
@@ -19,9 +22,18 @@ pub struct Bind {
     /// The deployment type: the path without `::bind`.
     pub ty: Path,
     pub bind: Ident,
-    pub args: Vec<Expr>,
-    /// This binding's own options: the `key = value` list, as tokens.
-    pub options: Option<TokenStream>,
+    pub args: Vec<BindArg>,
+    /// The arguments as written, for the spec.
+    pub written: Vec<Expr>,
+    /// This binding's own options, read and checked.
+    pub options: Option<Box<ReplicaOptions>>,
+}
+
+/// An argument of `bind`: a deployment bound in place (`Picker::bind(Model::bind(1))`),
+/// or an expression (a handle's name, or a constant).
+pub enum BindArg {
+    Bind(Bind, Span),
+    Expr(Expr),
 }
 
 /// A per-request call.
@@ -276,7 +288,8 @@ fn rhs(expr: &Expr, errors: &mut Errors) -> Option<Rhs> {
                 Some(Rhs::Bind(Bind {
                     ty,
                     bind: last.ident.clone(),
-                    args,
+                    args: args.iter().map(|a| bind_arg(a, errors)).collect(),
+                    written: args,
                     options: None,
                 }))
             } else if let Some(ty) = associated_fn_owner(path) {
@@ -304,7 +317,8 @@ fn rhs(expr: &Expr, errors: &mut Errors) -> Option<Rhs> {
             match rhs(&mc.receiver, errors)? {
                 Rhs::Bind(mut bind) => {
                     let args = mc.args.iter();
-                    bind.options = Some(quote::quote!(#(#args),*));
+                    bind.options =
+                        Some(Box::new(binding_options(quote::quote!(#(#args),*), errors)));
                     Some(Rhs::Bind(bind))
                 }
                 Rhs::Call(call) => {
@@ -359,13 +373,50 @@ fn rhs(expr: &Expr, errors: &mut Errors) -> Option<Rhs> {
     }
 }
 
-/// `Type::bind(args)` nested in another `bind`.
-pub fn bind_expr(expr: &Expr) -> Option<Rhs> {
-    let mut errors = Errors::default();
-    let rhs = rhs(expr, &mut errors);
-    // `bind_expr` is only called on what is already known to be a `bind` call.
-    debug_assert!(errors.is_empty());
-    rhs
+/// An argument of `bind`: `Type::bind(..)` or `Type::bind(..).options(..)` is a deployment
+/// bound in place; anything else is left to `check`.
+fn bind_arg(arg: &Expr, errors: &mut Errors) -> BindArg {
+    let call = match arg {
+        Expr::MethodCall(mc) if mc.method == "options" => match &*mc.receiver {
+            Expr::Call(call) => Some(call),
+            _ => None,
+        },
+        Expr::Call(call) => Some(call),
+        _ => None,
+    };
+    let is_bind = call.is_some_and(|call| match &*call.func {
+        Expr::Path(p) => {
+            let segs = &p.path.segments;
+            segs.len() >= 2 && segs.last().is_some_and(|s| s.ident == "bind")
+        }
+        _ => false,
+    });
+    if is_bind && let Some(Rhs::Bind(bind)) = rhs(arg, errors) {
+        return BindArg::Bind(bind, arg.span());
+    }
+    BindArg::Expr(arg.clone())
+}
+
+/// `.options(key = value, ...)` of one binding, checked like `#[deployment(...)]`'s.
+fn binding_options(tokens: TokenStream, errors: &mut Errors) -> ReplicaOptions {
+    let mut replicas = ReplicaOptions::default();
+    let mut num_replicas_at = None;
+    for opt in crate::options::parse(tokens, Place::Binding, errors) {
+        if opt.key == "num_replicas" {
+            num_replicas_at = Some(opt.key.span());
+        }
+        if opt.key == "executor" {
+            errors.help(
+                opt.key.span(),
+                "a binding cannot change its deployment's executor",
+                "the executor belongs to the deployment's code: set it in `#[deployment(executor = ...)]`",
+            );
+            continue;
+        }
+        replicas.take(&opt, errors);
+    }
+    replicas.check_together(num_replicas_at, errors);
+    replicas
 }
 
 fn tail(expr: &Expr, errors: &mut Errors) -> Option<Tail> {

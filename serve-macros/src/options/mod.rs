@@ -1,5 +1,9 @@
 //! `key = value` option lists, shared by `#[deployment(...)]` and `#[graph(...)]`.
 
+mod table;
+
+pub use table::Place;
+
 use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
@@ -26,8 +30,8 @@ pub fn nested(opt: &Opt) -> Option<TokenStream> {
 
 /// Options a Ray Serve user (or a reader of another attribute) would write here, with
 /// where they are or what they are called in this project.
-fn from_elsewhere(name: &str, what: &str) -> Option<(String, String)> {
-    let (message, help) = match (name, what) {
+fn from_elsewhere(name: &str, place: Place) -> Option<(String, String)> {
+    let (message, help) = match (name, place) {
         ("max_concurrent_queries", _) => (
             "`max_concurrent_queries` is Ray Serve's old name".to_owned(),
             "write `max_ongoing_requests`: the calls one replica serves at once",
@@ -36,18 +40,18 @@ fn from_elsewhere(name: &str, what: &str) -> Option<(String, String)> {
             "`target_num_ongoing_requests_per_replica` is Ray Serve's old name".to_owned(),
             "write `target_ongoing_requests`",
         ),
-        ("ray_actor_options", "deployment" | "binding") => (
+        ("ray_actor_options", Place::Deployment | Place::Binding) => (
             "there are no `ray_actor_options`: a deployment reserves resources itself".to_owned(),
             "write `num_cpus = 1` or `num_gpus = 0.5` directly",
         ),
         (
             "route_prefix" | "http_adapter" | "body_limit" | "request_timeout_ms",
-            "deployment" | "binding",
+            Place::Deployment | Place::Binding,
         ) => (
             format!("`{name}` is an option of the graph, which serves HTTP"),
             "put it on the graph: `#[graph(route_prefix = \"/path\")]`",
         ),
-        ("user_config", "deployment" | "binding") => (
+        ("user_config", Place::Deployment | Place::Binding) => (
             "`user_config` comes from the config file, not the code".to_owned(),
             "give the deployment `async fn reconfigure(&self, config: C)` and set `user_config` in the file `<bin> build` writes",
         ),
@@ -62,8 +66,11 @@ pub struct Opt {
     pub value: Expr,
 }
 
-/// Parses the attribute's arguments; unknown keys and duplicates are reported and dropped.
-pub fn parse(attr: TokenStream, known: &[&str], what: &str, errors: &mut Errors) -> Vec<Opt> {
+/// Parses the options written at `place`; unknown keys and duplicates are reported and
+/// dropped, with the closest known name suggested.
+pub fn parse(attr: TokenStream, place: Place, errors: &mut Errors) -> Vec<Opt> {
+    let known = table::names(place);
+    let what = place.what();
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
         Ok(metas) => metas,
         Err(e) => {
@@ -114,14 +121,18 @@ pub fn parse(attr: TokenStream, known: &[&str], what: &str, errors: &mut Errors)
         };
         let name = key.to_string();
         if !known.contains(&name.as_str())
-            && let Some((message, help)) = from_elsewhere(&name, what)
+            && let Some((message, help)) = from_elsewhere(&name, place)
         {
             errors.help(key.span(), message, help);
             continue;
         }
         if !known.contains(&name.as_str()) {
             let help = match closest(&name, known.iter().copied()) {
-                Some(near) => format!("did you mean `{near}`? valid options: {}", known.join(", ")),
+                Some(near) => format!(
+                    "did you mean `{near}` ({})? valid options: {}",
+                    table::doc(near),
+                    known.join(", ")
+                ),
                 None => format!("valid options: {}", known.join(", ")),
             };
             errors.help(key.span(), format!("unknown {what} option `{name}`"), help);
