@@ -60,6 +60,7 @@ impl<D> Default for Alone<D> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<D> IntoGraph<Alone<D>> for Alone<D>
 where
     D: Standalone,

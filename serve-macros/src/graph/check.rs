@@ -27,6 +27,8 @@ struct Resolver<'a, 'e> {
     scope: HashMap<String, (Binding, Span)>,
     used: HashSet<Binding>,
     later: HashMap<String, Span>,
+    /// The name the statement being resolved defines, if any.
+    defining: Option<String>,
     /// Names already blamed in another error: not reported again as unused.
     excused: HashSet<String>,
     /// Names a rejected statement would have defined: their uses are not reported again.
@@ -48,6 +50,7 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
         scope: HashMap::new(),
         used: HashSet::new(),
         later,
+        defining: None,
         excused: HashSet::new(),
         poisoned: g
             .rejected
@@ -82,7 +85,10 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
                     .name
                     .as_ref()
                     .map_or_else(|| format!("_{}", r.nodes.len()), Ident::to_string);
-                match (r.call(call, id, s.ty.clone()), &s.name) {
+                r.defining = s.name.as_ref().map(Ident::to_string);
+                let node = r.call(call, id, s.ty.clone());
+                r.defining = None;
+                match (node, &s.name) {
                     (Some(node), Some(name)) => {
                         r.define(name, Binding::Value(ValueRef::Node(node)))
                     }
@@ -117,7 +123,12 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
             r.used.insert(*binding);
         }
     }
-    r.report_unused();
+    // An unused name next to another error is most often that error's consequence (a
+    // call that could not be resolved uses nothing): it is reported once the graph has
+    // no other error.
+    if r.errors.is_empty() {
+        r.report_unused();
+    }
     let (output, output_span) = output?;
     Some(Plan {
         inputs: &g.params,
@@ -156,6 +167,14 @@ impl<'a> Resolver<'a, '_> {
     fn unknown(&mut self, ident: &Ident) {
         let name = ident.to_string();
         if self.poisoned.contains(&name) {
+            return;
+        }
+        if self.defining.as_ref() == Some(&name) {
+            self.errors.help(
+                ident.span(),
+                format!("`{name}` is what this call makes, so it cannot also take it"),
+                "a graph has no cycles: pass a value defined above, or do the repeated work inside one deployment",
+            );
             return;
         }
         let near = closest(&name, self.scope.keys().map(String::as_str)).map(str::to_owned);

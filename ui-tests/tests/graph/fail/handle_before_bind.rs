@@ -1,0 +1,23 @@
+use serve_runtime::{deployment, graph};
+
+#[deployment]
+struct Model;
+
+#[deployment]
+impl Model {
+    fn new() -> Self {
+        Model
+    }
+    async fn predict(&self, x: u32) -> u32 {
+        x
+    }
+}
+
+#[graph]
+async fn g(x: u32) -> u32 {
+    let y = m.predict(x);
+    let m = Model::bind();
+    y
+}
+
+fn main() {}
