@@ -121,3 +121,56 @@ fn each_mistake_is_one_error() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Cases whose mistake is an attribute itself (one put where it does not belong), so the
+/// error points at it.
+const ON_ATTRIBUTE: &[&str] = &["deployment/fail/batch_on_new.stderr"];
+
+/// Rustc's primary span is the user's token: the first `-->` of a case may point at an
+/// attribute's `#` only when the attribute is the mistake. An option inside an attribute
+/// is a token of its own.
+#[test]
+fn the_first_span_is_on_the_users_token() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut problems = Vec::new();
+    for kind in ["deployment", "graph"] {
+        for entry in std::fs::read_dir(root.join(kind).join("fail")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "stderr") {
+                continue;
+            }
+            let name = format!(
+                "{kind}/fail/{}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Some(first) = text
+                .lines()
+                .find_map(|l| l.trim_start().strip_prefix("--> "))
+            else {
+                continue;
+            };
+            // `tests/graph/fail/case.rs:LINE:COLUMN`
+            let mut parts = first.rsplitn(3, ':');
+            let column: usize = parts.next().unwrap().parse().unwrap();
+            let line: usize = parts.next().unwrap().parse().unwrap();
+            let file = parts.next().unwrap();
+            let source = std::fs::read_to_string(root.parent().unwrap().join(file)).unwrap();
+            let at = source.lines().nth(line - 1).unwrap_or_default();
+            let on_hash = at.chars().nth(column - 1) == Some('#');
+            if on_hash && !ON_ATTRIBUTE.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{name}: the first error points at an attribute: `{}`",
+                    at.trim()
+                ));
+            }
+        }
+    }
+    for case in ON_ATTRIBUTE {
+        assert!(
+            root.join(case).exists(),
+            "{case} is listed but does not exist"
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
