@@ -11,7 +11,7 @@
 
 #[path = "../../serve-macros/src/diag.rs"]
 mod diag;
-#[path = "../../serve-macros/src/options.rs"]
+#[path = "../../serve-macros/src/options/mod.rs"]
 mod options;
 #[path = "../../serve-macros/src/paths.rs"]
 mod paths;
@@ -35,9 +35,10 @@ use proc_macro2::TokenStream;
 use diag::Errors;
 
 /// Every reader on every option, whatever its key, as a typo'd macro input would reach them.
-fn read_all(tokens: TokenStream, known: &[&str], what: &str) {
+fn read_all(tokens: TokenStream, place: options::Place) {
+    let known = options::names(place);
     let mut errors = Errors::default();
-    let opts = options::parse(tokens, known, what, &mut errors);
+    let opts = options::parse(tokens, place, &mut errors);
     let mut keys = HashSet::new();
     for opt in &opts {
         let key = opt.key.to_string();
@@ -63,8 +64,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(tokens) = TokenStream::from_str(text) else {
         return;
     };
-    read_all(tokens.clone(), graph_attr::OPTIONS, "graph");
-    read_all(tokens.clone(), deployment_attr::OPTIONS, "deployment");
+    for place in [
+        options::Place::Graph,
+        options::Place::Deployment,
+        options::Place::Binding,
+        options::Place::Autoscaling,
+        options::Place::Batch,
+    ] {
+        read_all(tokens.clone(), place);
+    }
 
     // The macros' own readers on top of the parser, and the tokens they generate.
     let mut errors = Errors::default();

@@ -75,6 +75,7 @@ mod server;
 mod slot;
 mod spec;
 mod stream;
+mod yaml;
 
 pub use adapter::{AdapterError, HttpRequest, sub_path};
 pub use admin::DeployReport;

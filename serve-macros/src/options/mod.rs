@@ -2,7 +2,7 @@
 
 mod table;
 
-pub use table::Place;
+pub use table::{Place, names};
 
 use std::collections::HashMap;
 
@@ -69,7 +69,7 @@ pub struct Opt {
 /// Parses the options written at `place`; unknown keys and duplicates are reported and
 /// dropped, with the closest known name suggested.
 pub fn parse(attr: TokenStream, place: Place, errors: &mut Errors) -> Vec<Opt> {
-    let known = table::names(place);
+    let known = names(place);
     let what = place.what();
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
         Ok(metas) => metas,

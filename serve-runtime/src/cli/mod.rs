@@ -320,7 +320,7 @@ impl App {
                         "{}",
                         serde_json::to_string_pretty(&apps).expect("JSON values serialise")
                     ),
-                    StatusFormat::Yaml => print!("{}", yaml::from_json(&apps)),
+                    StatusFormat::Yaml => print!("{}", crate::yaml::to_yaml(&apps)),
                 }
                 Ok(())
             }

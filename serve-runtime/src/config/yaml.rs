@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::config::settings::{DeploymentSettings, GraphSettings, ServeSettings};
 use crate::spec::GraphSpec;
+use crate::yaml::scalar;
 
 /// The host and port written when the settings name none: the command line's defaults.
 pub(crate) const DEFAULT_HOST: &str = "127.0.0.1";
@@ -303,75 +304,4 @@ fn field(out: &mut String, indent: usize, key: &str, value: &str, comment: &str)
 /// A float YAML reads back as the same float (`1.0`, not `1`).
 fn float(v: f64) -> String {
     format!("{v:?}")
-}
-
-/// A string plain when YAML would read it back as the same string, else double-quoted
-/// (JSON's quoting is valid YAML).
-fn scalar(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '/' | '.' | '-'))
-        && !s.starts_with(['-', '.'])
-        && s.parse::<f64>().is_err()
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
-        );
-    if plain {
-        s.to_owned()
-    } else {
-        serde_json::to_string(s).expect("strings always serialise")
-    }
-}
-
-/// Any JSON value as block-style YAML (what `status` prints), ending in a newline.
-pub(crate) fn from_json(value: &serde_json::Value) -> String {
-    let mut out = String::new();
-    block(&mut out, value, 0);
-    out
-}
-
-fn block(out: &mut String, value: &serde_json::Value, indent: usize) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            for (key, v) in map {
-                let _ = write!(out, "{:indent$}{}:", "", scalar(key));
-                nested(out, v, indent + 2);
-            }
-        }
-        Value::Array(items) if !items.is_empty() => {
-            for v in items {
-                let _ = write!(out, "{:indent$}-", "");
-                nested(out, v, indent + 2);
-            }
-        }
-        other => {
-            let _ = writeln!(out, "{:indent$}{}", "", inline(other));
-        }
-    }
-}
-
-fn nested(out: &mut String, value: &serde_json::Value, indent: usize) {
-    use serde_json::Value;
-    match value {
-        Value::Object(m) if !m.is_empty() => {
-            out.push('\n');
-            block(out, value, indent);
-        }
-        Value::Array(a) if !a.is_empty() => {
-            out.push('\n');
-            block(out, value, indent);
-        }
-        other => {
-            let _ = writeln!(out, " {}", inline(other));
-        }
-    }
-}
-
-fn inline(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => scalar(s),
-        other => other.to_string(),
-    }
 }

@@ -6,7 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Cluster, PodAutoscaling, Process, object_name, yaml};
+use super::{Cluster, PodAutoscaling, Process, object_name};
+use crate::yaml;
 
 /// The autoscaler as YAML: the comment on scaling by calls, then the object.
 pub(super) fn document(cluster: &Cluster, process: &Process, scaling: &PodAutoscaling) -> String {

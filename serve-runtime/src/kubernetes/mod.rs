@@ -10,7 +10,6 @@ mod autoscaler;
 mod dockerfile;
 mod split;
 mod workload;
-mod yaml;
 
 pub(crate) use split::cluster;
 
@@ -18,6 +17,8 @@ pub(crate) use split::cluster;
 mod tests;
 
 use serde_json::{Value, json};
+
+use crate::yaml;
 
 /// Where the ConfigMap is mounted and the file every process is started with.
 const CONFIG_DIR: &str = "/etc/serve";

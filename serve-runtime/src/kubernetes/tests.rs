@@ -4,7 +4,6 @@
 
 mod dockerfile;
 mod validate;
-mod yaml;
 
 use serde_json::{Value, json};
 

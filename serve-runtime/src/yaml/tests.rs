@@ -1,8 +1,8 @@
-//! Strings written by the manifests' YAML emitter read back as the same strings.
+//! Strings written by the YAML emitter read back as the same strings.
 
 use serde_json::{Value, json};
 
-use crate::kubernetes::yaml::to_yaml;
+use super::to_yaml;
 
 /// Strings YAML 1.1 readers (kubectl's go-yaml, PyYAML) take for numbers, booleans, null
 /// or dates when unquoted, though each is a valid name or label value.

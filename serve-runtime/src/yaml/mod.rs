@@ -1,12 +1,15 @@
-//! JSON values written as block-style YAML for manifests.
+//! JSON values written as block-style YAML: the Kubernetes manifests, what `status`
+//! prints, and the scalars of the config file `build` writes.
 //!
-//! Not `config::yaml::from_json`, for two reasons. A ConfigMap carries the whole config
-//! file as one string: written as a literal block (`|`) it stays a file an operator can
-//! read and diff, not one quoted line of `\n`s. And kubectl (go-yaml) and most checkers
-//! (PyYAML) read YAML 1.1, where plain `0x1f`, `1_000`, `2024-01-01` or `on` are not
-//! strings, and all of these are valid Kubernetes names or label values; so here a string
-//! is left plain only when it starts with a letter or `/` and uses the few characters a
-//! name, path or label key needs.
+//! A multi-line string (a ConfigMap carries a whole config file as one) is written as a
+//! literal block (`|`), so it stays a file an operator can read and diff, not one quoted
+//! line of `\n`s. And kubectl (go-yaml) and most checkers (PyYAML) read YAML 1.1, where
+//! plain `0x1f`, `1_000`, `2024-01-01` or `on` are not strings, and all of these are valid
+//! Kubernetes names or label values; so a string is left plain only when it starts with a
+//! letter or `/` and uses the few characters a name, path or label key needs.
+
+#[cfg(test)]
+mod tests;
 
 use std::fmt::Write;
 
@@ -24,7 +27,7 @@ fn block(out: &mut String, value: &Value, indent: usize) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (key, v) in map {
-                let _ = write!(out, "{:indent$}{}:", "", quoted_unless_plain(key));
+                let _ = write!(out, "{:indent$}{}:", "", scalar(key));
                 nested(out, v, indent + 2);
             }
         }
@@ -79,7 +82,7 @@ fn nested(out: &mut String, value: &Value, indent: usize) {
 
 fn inline(value: &Value) -> String {
     match value {
-        Value::String(s) => quoted_unless_plain(s),
+        Value::String(s) => scalar(s),
         Value::Object(_) => "{}".to_owned(),
         Value::Array(_) => "[]".to_owned(),
         // Integers, booleans and null read back the same in every YAML. (A float such as
@@ -118,7 +121,9 @@ fn literal_block_fits(s: &str) -> bool {
             .all(|c| c == '\n' || c == '\t' || !needs_escape(c))
 }
 
-fn quoted_unless_plain(s: &str) -> String {
+/// `s` as a YAML scalar that every reader takes back as the same string: plain when that
+/// is safe, else double-quoted.
+pub(crate) fn scalar(s: &str) -> String {
     if is_plain(s) {
         s.to_owned()
     } else {
