@@ -29,8 +29,6 @@ struct Resolver<'a, 'e> {
     later: HashMap<String, Span>,
     /// The name the statement being resolved defines, if any.
     defining: Option<String>,
-    /// Names already blamed in another error: not reported again as unused.
-    excused: HashSet<String>,
     /// Names a rejected statement would have defined: their uses are not reported again.
     poisoned: HashSet<String>,
     functions: HashMap<String, usize>,
@@ -51,13 +49,7 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
         used: HashSet::new(),
         later,
         defining: None,
-        excused: HashSet::new(),
-        poisoned: g
-            .rejected
-            .iter()
-            .filter_map(|r| r.name.as_ref())
-            .map(Ident::to_string)
-            .collect(),
+        poisoned: g.rejected.iter().map(Ident::to_string).collect(),
         functions: HashMap::new(),
         deps: Vec::new(),
         nodes: Vec::new(),
@@ -117,12 +109,6 @@ pub fn resolve<'a>(item: &ItemFn, g: &'a GraphFn, errors: &mut Errors) -> Option
             None
         }
     };
-    // A rejected statement's names count as used: its one error says what is wrong.
-    for ident in g.rejected.iter().flat_map(|r| &r.uses) {
-        if let Some((binding, _)) = r.scope.get(&ident.to_string()) {
-            r.used.insert(*binding);
-        }
-    }
     // An unused name next to another error is most often that error's consequence (a
     // call that could not be resolved uses nothing): it is reported once the graph has
     // no other error.
@@ -179,12 +165,9 @@ impl<'a> Resolver<'a, '_> {
         }
         let near = closest(&name, self.scope.keys().map(String::as_str)).map(str::to_owned);
         let help = if self.later.contains_key(&name) {
-            self.excused.insert(name.clone());
             format!("`{name}` is defined later in the graph; move this use below its `let`")
         } else if let Some(near) = near {
-            let help = format!("did you mean `{near}`?");
-            self.excused.insert(near);
-            help
+            format!("did you mean `{near}`?")
         } else {
             "a graph's values are its parameters and the names it binds with `let`".to_owned()
         };
@@ -366,12 +349,6 @@ impl<'a> Resolver<'a, '_> {
             // Built from a statement already reported: nothing more to say.
             return false;
         }
-        // Reported here, so not again as never used.
-        for ident in &finder.found {
-            if let Some((binding, _)) = self.scope.get(&ident.to_string()) {
-                self.used.insert(*binding);
-            }
-        }
         if !finder.found.is_empty() && matches!(expr, Expr::Call(_) | Expr::MethodCall(_)) {
             let call = tidy(&quote::quote!(#expr).to_string());
             self.errors.help(
@@ -391,9 +368,7 @@ impl<'a> Resolver<'a, '_> {
         let mut unused: Vec<(&String, &(Binding, Span))> = self
             .scope
             .iter()
-            .filter(|(name, (b, _))| {
-                !name.starts_with('_') && !self.used.contains(b) && !self.excused.contains(*name)
-            })
+            .filter(|(name, (b, _))| !name.starts_with('_') && !self.used.contains(b))
             .collect();
         unused.sort_by_key(|(name, _)| name.as_str());
         let mut found = Vec::new();

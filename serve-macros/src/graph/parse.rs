@@ -79,34 +79,9 @@ pub struct GraphFn {
     pub tail: Option<Tail>,
     /// The last expression was there but rejected (and reported).
     pub tail_rejected: bool,
-    /// Statements already reported as errors: what they would have defined, and the names
-    /// they mention, so that the one mistake is not reported again as a missing or unused
-    /// name.
-    pub rejected: Vec<Rejected>,
-}
-
-/// A statement the graph rejected.
-pub struct Rejected {
-    /// The name its `let` would have defined.
-    pub name: Option<Ident>,
-    /// Every plain name it mentions.
-    pub uses: Vec<Ident>,
-}
-
-/// Every plain name (`x`, not `a::x`) in `node`.
-fn names_in(node: &impl quote::ToTokens) -> Vec<Ident> {
-    fn walk(tokens: TokenStream, out: &mut Vec<Ident>) {
-        for tt in tokens {
-            match tt {
-                proc_macro2::TokenTree::Ident(ident) => out.push(ident),
-                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
-                _ => {}
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(node.to_token_stream(), &mut out);
-    out
+    /// The names of `let`s already reported as errors: their later uses are not reported
+    /// again as missing.
+    pub rejected: Vec<Ident>,
 }
 
 pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
@@ -165,20 +140,11 @@ pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
                 }
                 let (name, ty) = match pattern(&local.pat, errors) {
                     Some(p) => p,
-                    None => {
-                        rejected.push(Rejected {
-                            name: None,
-                            uses: names_in(&init.expr),
-                        });
-                        continue;
-                    }
+                    None => continue,
                 };
                 match rhs(&init.expr, errors) {
                     Some(rhs) => statements.push(Statement { name, ty, rhs }),
-                    None => rejected.push(Rejected {
-                        name,
-                        uses: names_in(&init.expr),
-                    }),
+                    None => rejected.extend(name),
                 }
             }
             Stmt::Expr(expr, Some(_)) => match rhs(expr, errors) {
@@ -192,20 +158,11 @@ pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
                     "a bound deployment must be given a name",
                     format!("write `let name = {}::bind(...);`", path_text(&b.ty)),
                 ),
-                None => rejected.push(Rejected {
-                    name: None,
-                    uses: names_in(expr),
-                }),
+                None => {}
             },
             Stmt::Expr(expr, None) if i + 1 == count => {
                 tail = self::tail(expr, errors);
-                if tail.is_none() {
-                    tail_rejected = true;
-                    rejected.push(Rejected {
-                        name: None,
-                        uses: names_in(expr),
-                    });
-                }
+                tail_rejected = tail.is_none();
             }
             other => {
                 errors.help(
@@ -213,10 +170,6 @@ pub fn graph_fn(item: &ItemFn, errors: &mut Errors) -> GraphFn {
                     "a graph body only binds deployments and calls them",
                     "use `let h = Model::bind(...);`, `let v = h.method(...);` or `let v = function(...);`; do other work inside a deployment",
                 );
-                rejected.push(Rejected {
-                    name: None,
-                    uses: names_in(other),
-                });
             }
         }
     }
