@@ -1,12 +1,13 @@
 //! The example split across processes, for real: `General` (the network) in a process of
 //! its own, the rest in the graph's process, both the built example binary on loopback;
 //! and the Kubernetes manifests `build --target kubernetes` writes for it, checked against
-//! Kubernetes's own schemas.
+//! the Kubernetes API's types.
 
 mod common;
+#[path = "../../serve-runtime/src/kubernetes/tests/schema.rs"]
+mod schema;
 
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -124,6 +125,22 @@ async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() 
     wait_for(before_kill + 10).await;
     let restarted_at = Instant::now();
     let _general = start_general().await;
+    // Until a probe finds it back (its ejection runs out: 4 s at the most), photos fail
+    // fast; then they are answered again.
+    let recovered = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let back = outcomes.lock().unwrap().iter().find_map(|o| {
+                (o.photo && o.sent >= restarted_at && o.status == StatusCode::OK)
+                    .then(|| o.sent + o.took)
+            });
+            if let Some(at) = back {
+                break at;
+            }
+            assert!(Instant::now() < deadline, "photos never recovered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
     let after_restart = count(&outcomes);
     wait_for(after_restart + 10).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -169,6 +186,11 @@ async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() 
         assert!(o.took < Duration::from_secs(3), "failing took {:?}", o.took);
     }
     // Once it is back, with no restart of the graph's process, photos are answered again.
+    let recovery = recovered - restarted_at;
+    assert!(
+        recovery < Duration::from_secs(10),
+        "recovery took {recovery:?}"
+    );
     let last: Vec<&Outcome> = outcomes.iter().rev().filter(|o| o.photo).take(3).collect();
     for o in last {
         assert_eq!(o.status, StatusCode::OK, "after the restart: {o:?}");
@@ -176,10 +198,8 @@ async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() 
     }
 }
 
-const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
-
 #[test]
-fn the_kubernetes_manifests_of_the_example_pass_kubernetes_validate() {
+fn the_kubernetes_manifests_of_the_example_are_valid_objects() {
     let dir = TempDir::new("kubernetes");
     let out = run_example(&["build", "--target", "kubernetes", "-o", dir.as_str()]);
     let said = String::from_utf8_lossy(&out.stdout);
@@ -211,36 +231,17 @@ fn the_kubernetes_manifests_of_the_example_pass_kubernetes_validate() {
     );
     assert!(read("Dockerfile").contains("--example content_understanding"));
 
-    let yaml: Vec<String> = ["configmap.yaml", "ingress.yaml", "general.yaml"]
-        .iter()
-        .map(|n| dir.path(n))
-        .collect();
-    let documents: usize = ["configmap.yaml", "ingress.yaml", "general.yaml"]
-        .iter()
-        .map(|n| 1 + read(n).lines().filter(|l| *l == "---").count())
-        .sum();
-    let mut command = Command::new("kubernetes-validate");
-    command.arg("--strict");
-    for version in KUBERNETES_VERSIONS {
-        command.args(["--kubernetes-version", version]);
+    // Every document a valid object of its kind (`.ci/run` also runs
+    // `kubernetes-validate --strict` on these files).
+    let mut checked = 0;
+    for name in ["configmap.yaml", "ingress.yaml", "general.yaml"] {
+        for document in read(name).split("\n---\n") {
+            let document: Value = serde_saphyr::from_str(document).unwrap();
+            let problems = schema::problems(&document);
+            assert!(problems.is_empty(), "{name}: {problems:#?}");
+            checked += 1;
+        }
     }
-    let output = command.args(&yaml).output().unwrap_or_else(|e| {
-        panic!("could not run `kubernetes-validate` ({e}); install it with `pip install kubernetes-validate==1.37.0`")
-    });
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{report}");
-    // It exits 0 for a kind it has no schema for: every document must have passed.
-    let passed = report
-        .lines()
-        .filter(|l| l.starts_with("INFO ") && l.contains(" passed "))
-        .count();
-    assert_eq!(passed, documents * KUBERNETES_VERSIONS.len(), "{report}");
-    assert!(
-        !report.contains("WARN") && !report.contains("ERROR"),
-        "{report}"
-    );
+    // A ConfigMap, and a Deployment and a Service for each of the two processes.
+    assert_eq!(checked, 5);
 }
