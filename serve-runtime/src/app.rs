@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::Respond;
 use crate::ingress::{self, Route, RouteSettings};
+use crate::remote::{CallSecret, PeerHealth};
 use crate::server::{self, HttpLimits, TlsFiles};
 use crate::spec::GraphSpec;
 
@@ -189,6 +190,22 @@ impl App {
         self
     }
 
+    /// Proves this process's calls to the others of a split graph with `secret`, and asks
+    /// it of every call the others send here (`serve --call-secret-file FILE` or
+    /// `SERVE_CALL_SECRET`). A process that serves calls on an address that is not
+    /// loopback needs one. A call without it gets 401 before its body is read.
+    pub fn call_secret(mut self, secret: CallSecret) -> Self {
+        self.start.link.secret = Some(secret);
+        self
+    }
+
+    /// Sets how the processes this one calls are watched: HTTP/2 pings, and when a peer
+    /// is ejected (see [`PeerHealth`]).
+    pub fn peer_health(mut self, health: PeerHealth) -> Self {
+        self.start.link.health = health;
+        self
+    }
+
     /// Asks every admin request but `/-/healthz` for `Authorization: Bearer TOKEN`. Needed
     /// to serve the admin routes on an address that is not loopback.
     pub fn admin_token(mut self, token: impl Into<String>) -> Self {
@@ -217,22 +234,21 @@ impl App {
         ))
     }
 
-    /// The Kubernetes manifests (and Dockerfile) that run this app split: what
-    /// `<bin> build --target kubernetes` writes, as file names and contents.
+    /// What the Kubernetes manifests (and Dockerfile) that run this app split are
+    /// rendered from: what `<bin> build --target kubernetes` writes.
     pub(crate) fn build_kubernetes(
         &self,
         image: Option<String>,
-    ) -> Result<Vec<(String, String)>, Error> {
+    ) -> Result<crate::kubernetes::Cluster, Error> {
         let settings = self.settings().map_err(|e| Error::Config(e.to_string()))?;
-        let cluster = crate::kubernetes::cluster(
+        Ok(crate::kubernetes::cluster(
             &self.specs(),
             &settings,
             &crate::cli::bin_name(),
             crate::cli::is_example(),
             image,
             self.grace_period.as_secs_f64(),
-        );
-        Ok(crate::kubernetes::render(&cluster))
+        ))
     }
 
     /// Places replicas on these resources instead of the detected ones (every graph of
@@ -360,6 +376,7 @@ impl App {
             body_read_timeout: self.limits.body_read_timeout,
             access_log: self.access_log,
             serving: serving.clone(),
+            link: self.start.link.clone(),
         };
         let grpc_methods: Vec<(String, String)> = self
             .entries
@@ -379,7 +396,8 @@ impl App {
             // A process that runs deployments for others serves their calls, not the
             // graphs' routes: those are the ingress process's.
             routers.table.clear();
-            crate::remote::serve::ServedTable::from_graphs(&routers.served).router()
+            crate::remote::serve::ServedTable::from_graphs(&routers.served)
+                .router(self.start.link.secret.clone())
         } else {
             self.layers
                 .into_iter()
@@ -438,9 +456,23 @@ impl App {
         // A certificate that cannot be read stops the start before any graph does.
         let tls = self.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let serves_calls = self.start.serving.is_some();
+        if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback())
+            && serves_calls
+            && self.start.link.secret.is_none()
+        {
+            return Err(Error::Config(format!(
+                "the calls of other processes would be served on {open}, which is not loopback, without a call secret; give every process of the graph the same one with --call-secret-file FILE or SERVE_CALL_SECRET (or App::call_secret)"
+            )));
+        }
+        let limits = server::Listening {
+            limits,
+            serves_calls,
+        };
         let (stop, stopped) = watch::channel(false);
         let (graphs, admin) = self.start(Some(stopped.clone())).await?;
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(&addrs[..]).await?;
         let addr = listener.local_addr()?;
         let own_listener = match admin_addr {
             None if addr.ip().is_loopback() => None,
@@ -474,7 +506,10 @@ impl App {
                     tokio::spawn(server::serve(
                         admin_listener,
                         admin_router,
-                        limits,
+                        server::Listening {
+                            serves_calls: false,
+                            ..limits
+                        },
                         None,
                         stopped,
                     )),

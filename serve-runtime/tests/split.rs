@@ -3,6 +3,8 @@
 //! graph's own process, which the config points at it.
 
 mod common;
+#[path = "split/faults.rs"]
+mod faults;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

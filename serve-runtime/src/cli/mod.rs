@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::config::{ConfigError, Problem, ServeConfig, yaml};
 use crate::error::Error;
 use crate::registry;
+use crate::remote::CallSecret;
 use crate::render::Format;
 use client::{AdminClient, server_error};
 
@@ -148,6 +149,20 @@ struct ServeArgs {
     /// instead of the graphs' routes
     #[arg(long, value_name = "A,B", value_delimiter = ',')]
     deployments: Option<Vec<String>>,
+    /// Read the secret every process of a split graph shares from this file (its trailing
+    /// line break dropped): this process proves its calls with it, and refuses calls
+    /// without it (401). Needed to serve --deployments on an address that is not loopback
+    #[arg(long, value_name = "FILE", env = "SERVE_CALL_SECRET_FILE")]
+    call_secret_file: Option<PathBuf>,
+    /// The call secret itself, when not in a file (the environment is the usual place:
+    /// a command line is visible to every user of the machine)
+    #[arg(
+        long,
+        env = "SERVE_CALL_SECRET",
+        hide_env_values = true,
+        conflicts_with = "call_secret_file"
+    )]
+    call_secret: Option<String>,
     /// Log one line per request: its id, route, status and latency
     #[arg(long)]
     access_log: bool,
@@ -293,7 +308,8 @@ impl App {
                                 "--target kubernetes writes several files: give a folder with -o DIR".into(),
                             ));
                         };
-                        let files = app.build_kubernetes(image)?;
+                        let cluster = app.build_kubernetes(image)?;
+                        let files = crate::kubernetes::render(&cluster);
                         std::fs::create_dir_all(&dir).map_err(|e| {
                             Error::Config(format!("could not create `{}`: {e}", dir.display()))
                         })?;
@@ -301,8 +317,11 @@ impl App {
                             write_file(&dir.join(name), text)?;
                         }
                         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+                        let secret = crate::kubernetes::create_secret(&cluster)
+                            .map(|c| format!(", create the call secret once (`{c}`)"))
+                            .unwrap_or_default();
                         println!(
-                            "wrote {} to {}; build the image with the Dockerfile there, then `kubectl apply -f {}`",
+                            "wrote {} to {}; build the image with the Dockerfile there{secret}, then `kubectl apply -f {}`",
                             names.join(", "),
                             dir.display(),
                             dir.display()
@@ -380,6 +399,11 @@ impl App {
         }
         if args.access_log {
             app = app.access_log(true);
+        }
+        if let Some(path) = &args.call_secret_file {
+            app = app.call_secret(CallSecret::from_file(path)?);
+        } else if let Some(secret) = args.call_secret.filter(|s| !s.is_empty()) {
+            app = app.call_secret(CallSecret::new(secret)?);
         }
         let serving = args.deployments.filter(|n| !n.is_empty());
         if let Some(names) = &serving {

@@ -19,9 +19,9 @@ use crate::deployment::{Client, Deployment, Factory};
 use crate::error::Error;
 use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
 use crate::handle::Handle;
-use crate::remote::RemoteDeployment;
 use crate::remote::plan::{self, Place};
 use crate::remote::serve::ServedDeployment;
+use crate::remote::{CallSecret, Link, PeerHealth, RemoteDeployment};
 use crate::router::ReplicaSet;
 use crate::spec::{GraphSpec, NameAllocator};
 
@@ -38,6 +38,8 @@ pub struct StartOptions {
     config: Option<ServeConfig>,
     /// `--deployments`: the deployments this process runs for others (none: all).
     pub(crate) serving: Option<Vec<String>>,
+    /// How calls to other processes are made.
+    pub(crate) link: Link,
 }
 
 impl Default for StartOptions {
@@ -47,6 +49,7 @@ impl Default for StartOptions {
             constructor_timeout: Duration::from_secs(300),
             config: None,
             serving: None,
+            link: Link::default(),
         }
     }
 }
@@ -70,6 +73,19 @@ impl StartOptions {
         self.constructor_timeout = timeout;
         self
     }
+
+    /// Proves calls to deployments served by other processes with this secret (theirs
+    /// must be the same).
+    pub fn call_secret(mut self, secret: CallSecret) -> Self {
+        self.link.secret = Some(secret);
+        self
+    }
+
+    /// Sets how the processes this one calls are watched: pings, and when to eject one.
+    pub fn peer_health(mut self, health: PeerHealth) -> Self {
+        self.link.health = health;
+        self
+    }
 }
 
 /// Starts the deployments of one graph, in the order the generated code asks.
@@ -77,6 +93,7 @@ pub struct BuildContext {
     graph: &'static str,
     places: HashMap<String, Place>,
     served: Vec<(String, ServedDeployment)>,
+    link: Link,
     names: NameAllocator,
     placement: Placement,
     constructor_timeout: Duration,
@@ -102,7 +119,7 @@ impl Deploy for BuildContext {
             Some(Place::Apart(address)) => {
                 let settings = self.settings.deployment(&name);
                 let options = settings.map_or(D::OPTIONS, |s| s.options);
-                let remote = RemoteDeployment::new(self.graph, &name, address);
+                let remote = RemoteDeployment::new(self.graph, &name, address, &self.link);
                 tracing::debug!(deployment = %name, address = ?remote.address(), "deployment runs apart");
                 return Ok(Handle::new(Arc::new(ReplicaSet::apart(
                     name, &options, remote,
@@ -241,6 +258,7 @@ pub async fn start_with<M, R: IntoGraph<M>>(
         options.constructor_timeout,
         settings,
         options.serving.as_deref(),
+        &options.link,
     )
     .await
 }
@@ -251,6 +269,7 @@ pub(crate) async fn start_graph<G: Graph>(
     constructor_timeout: Duration,
     settings: GraphSettings,
     serving: Option<&[String]>,
+    link: &Link,
 ) -> Result<GraphHandle<G>, Error> {
     crate::observe::stats::warm_clock();
     let places = plan::places(&G::spec(), &settings, serving);
@@ -276,6 +295,7 @@ pub(crate) async fn start_graph<G: Graph>(
         graph: G::NAME,
         places,
         served: Vec::new(),
+        link: link.clone(),
         names: NameAllocator::default(),
         placement: placement.clone(),
         constructor_timeout,

@@ -95,6 +95,8 @@ pub(crate) struct RouteSettings {
     pub(crate) access_log: bool,
     /// `--deployments`: the deployments this process runs for others (none: all).
     pub(crate) serving: Option<Arc<[String]>>,
+    /// How calls to other processes are made.
+    pub(crate) link: crate::remote::Link,
 }
 
 /// Starts a graph with `graph` (the code's settings, or a config's) and wraps it in its
@@ -166,6 +168,7 @@ pub(crate) async fn start<G: Graph>(
         settings.constructor_timeout,
         graph,
         settings.serving.as_deref(),
+        &settings.link,
     )
     .await?;
     let instance = Arc::clone(handle.instance());

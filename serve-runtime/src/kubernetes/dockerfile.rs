@@ -4,7 +4,7 @@
 use super::{CONFIG_DIR, CONFIG_FILE, Cluster};
 
 /// The numeric user the binary runs as; numeric so `runAsNonRoot` can be checked.
-const USER_ID: u32 = 10001;
+pub(super) const USER_ID: u32 = 10001;
 
 pub(super) fn dockerfile(cluster: &Cluster) -> String {
     let binary = &cluster.binary;

@@ -68,6 +68,13 @@ pub(crate) struct Process {
     pub autoscaling: Option<PodAutoscaling>,
 }
 
+impl Cluster {
+    /// Whether it runs as several processes, which call each other.
+    fn is_split(&self) -> bool {
+        self.processes.len() > 1
+    }
+}
+
 /// The bounds and target of a process's HorizontalPodAutoscaler.
 #[derive(Debug, Clone)]
 pub(crate) struct PodAutoscaling {
@@ -106,15 +113,35 @@ pub(crate) fn render(cluster: &Cluster) -> Vec<(String, String)> {
 
 /// The documents of one file behind a header saying where they come from.
 fn manifest_file(cluster: &Cluster, documents: &[String]) -> String {
-    let header = format!(
+    let mut header = format!(
         "# Made by `{binary} build --target kubernetes`; edits are lost when it runs again.\n\
-         # Build and push the image {image} with the Dockerfile beside this file,\n\
-         # then apply every file of this folder, DIR, at once:\n\
-         #   kubectl apply -f DIR\n",
+         # Build and push the image {image} with the Dockerfile beside this file,\n",
         binary = cluster.binary,
         image = cluster.image,
     );
+    if let Some(create) = create_secret(cluster) {
+        header.push_str("# create the Secret the processes prove their calls with, once:\n");
+        header.push_str(&format!("#   {create}\n"));
+    }
+    header.push_str(
+        "# then apply every file of this folder, DIR, at once:\n#   kubectl apply -f DIR\n",
+    );
     format!("{header}{}", documents.join("---\n"))
+}
+
+/// The command that creates the call secret, when the cluster is split and needs one.
+pub(crate) fn create_secret(cluster: &Cluster) -> Option<String> {
+    cluster.is_split().then(|| {
+        format!(
+            "kubectl create secret generic {} --from-literal=secret=\"$(openssl rand -hex 32)\"",
+            call_secret_name(cluster)
+        )
+    })
+}
+
+/// The Secret every process of a split cluster mounts.
+fn call_secret_name(cluster: &Cluster) -> String {
+    format!("{}-call-secret", cluster.app)
 }
 
 /// The serving config every process mounts at [`CONFIG_DIR`].

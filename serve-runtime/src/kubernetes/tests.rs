@@ -151,7 +151,13 @@ fn the_ingress_serves_the_routes_and_the_others_their_deployments() {
             "--host",
             "0.0.0.0",
         ];
-        [&args[..], &["--port", "8000", "--grace-period", grace]].concat()
+        let secret = ["--call-secret-file", "/var/run/serve/call-secret/secret"];
+        [
+            &args[..],
+            &["--port", "8000", "--grace-period", grace],
+            &secret,
+        ]
+        .concat()
     };
     assert_eq!(ingress["args"], json!(serve("30")));
     let general = [serve("13"), vec!["--deployments", "Classify,Caption"]].concat();
@@ -216,11 +222,38 @@ fn pods_get_the_grace_period_rounded_up_and_the_config_mounted() {
     });
     assert_eq!(deployment["spec"]["selector"]["matchLabels"], labels);
     assert_eq!(deployment["spec"]["template"]["metadata"]["labels"], labels);
-    let mount = json!([{ "name": "config", "mountPath": "/etc/serve", "readOnly": true }]);
+    let mount = json!([
+        { "name": "config", "mountPath": "/etc/serve", "readOnly": true },
+        { "name": "call-secret", "mountPath": "/var/run/serve/call-secret", "readOnly": true },
+    ]);
     assert_eq!(pod["containers"][0]["volumeMounts"], mount);
-    let volume =
-        json!([{ "name": "config", "configMap": { "name": "content-understanding-config" } }]);
+    let volume = json!([
+        { "name": "config", "configMap": { "name": "content-understanding-config" } },
+        {
+            "name": "call-secret",
+            "secret": { "secretName": "content-understanding-call-secret", "defaultMode": 288 },
+        },
+    ]);
     assert_eq!(pod["volumes"], volume);
+    // The image's user (10001) reads the secret through the group that owns it.
+    assert_eq!(pod["securityContext"]["fsGroup"], 10001);
+}
+
+#[test]
+fn a_split_names_its_call_secret_and_one_process_needs_none() {
+    // The header says how to create it; no file holds a value for it.
+    let header = text("general.yaml");
+    assert!(
+        header.contains("#   kubectl create secret generic content-understanding-call-secret --from-literal=secret=\"$(openssl rand -hex 32)\"\n"),
+        "{header}"
+    );
+    for (name, text) in files() {
+        assert!(!text.contains("kind: Secret"), "{name} holds a Secret");
+    }
+    let mut alone = cluster();
+    alone.processes.truncate(1);
+    let text = &render(&alone)[1].1;
+    assert!(!text.contains("secret"), "{text}");
 }
 
 #[test]

@@ -3,11 +3,18 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{CONFIG_DIR, CONFIG_FILE, Cluster, Process, config_map_name, labels, object_name};
+use super::dockerfile::USER_ID;
+use super::{
+    CONFIG_DIR, CONFIG_FILE, Cluster, Process, call_secret_name, config_map_name, labels,
+    object_name,
+};
 
 /// The name of the container port, which the probes and the Service refer to.
 const PORT_NAME: &str = "http";
 const HEALTH_PATH: &str = "/-/healthz";
+/// Where the call secret is mounted, and the key of the Secret that holds it.
+const SECRET_DIR: &str = "/var/run/serve/call-secret";
+const SECRET_KEY: &str = "secret";
 
 /// Float sums such as 0.1 + 0.2 + 0.7 land a hair above the whole number they mean;
 /// rounding up should not turn that hair into one more GPU or second.
@@ -38,12 +45,25 @@ pub(super) fn deployment(cluster: &Cluster, process: &Process) -> Value {
 
 fn pod_template(cluster: &Cluster, process: &Process) -> Value {
     let grace = round_up(process.grace_period_s);
+    let mut mounts = vec![json!({ "name": "config", "mountPath": CONFIG_DIR, "readOnly": true })];
+    let mut volumes =
+        vec![json!({ "name": "config", "configMap": { "name": config_map_name(cluster) } })];
+    if cluster.is_split() {
+        // Every process proves its calls with the Secret's value and checks the others'.
+        // The manifests name it only: it is created apart, so no file here holds it.
+        mounts.push(json!({ "name": "call-secret", "mountPath": SECRET_DIR, "readOnly": true }));
+        volumes.push(json!({
+            "name": "call-secret",
+            "secret": { "secretName": call_secret_name(cluster), "defaultMode": 0o440 },
+        }));
+    }
     json!({
         "metadata": { "labels": labels(cluster, process) },
         "spec": {
             "terminationGracePeriodSeconds": grace,
-            // The Dockerfile's user is numeric, so the kubelet can check this.
-            "securityContext": { "runAsNonRoot": true },
+            // The Dockerfile's user is numeric, so the kubelet can check this; its group
+            // owns the mounted files, so the secret can be readable by it alone.
+            "securityContext": { "runAsNonRoot": true, "fsGroup": USER_ID },
             "containers": [{
                 "name": "serve",
                 "image": cluster.image,
@@ -54,10 +74,10 @@ fn pod_template(cluster: &Cluster, process: &Process) -> Value {
                 "startupProbe": probe(5, 60),
                 "readinessProbe": probe(5, 3),
                 "livenessProbe": probe(10, 3),
-                "volumeMounts": [{ "name": "config", "mountPath": CONFIG_DIR, "readOnly": true }],
+                "volumeMounts": mounts,
                 "securityContext": { "allowPrivilegeEscalation": false },
             }],
-            "volumes": [{ "name": "config", "configMap": { "name": config_map_name(cluster) } }],
+            "volumes": volumes,
         },
     })
 }
@@ -78,6 +98,10 @@ fn args(cluster: &Cluster, process: &Process, grace: u64) -> Vec<String> {
     ]
     .map(str::to_owned)
     .into();
+    if cluster.is_split() {
+        args.push("--call-secret-file".into());
+        args.push(format!("{SECRET_DIR}/{SECRET_KEY}"));
+    }
     if !process.ingress {
         args.push("--deployments".into());
         args.push(process.deployments.join(","));

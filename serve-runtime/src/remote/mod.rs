@@ -12,13 +12,17 @@ mod call;
 mod codec;
 pub(crate) mod deadline;
 pub(crate) mod groups;
+mod peer;
 pub(crate) mod plan;
+mod secret;
 pub(crate) mod serve;
 
 use serde::{Deserialize, Serialize};
 
 pub use call::{RemoteCall, RemoteDeployment};
 pub use codec::{Apart, Codec, InProcess, Wire, WireMode};
+pub use peer::PeerHealth;
+pub use secret::CallSecret;
 pub use serve::{WireArgs, WireFuture, wire_reply};
 
 use crate::error::Error;
@@ -29,6 +33,14 @@ pub(crate) const CONTENT_TYPE_V1: &str = "application/vnd.serve.call.v1+msgpack"
 
 /// The header a call carries the request's time left in, in milliseconds.
 pub(crate) const TIMEOUT_HEADER: &str = "serve-timeout-ms";
+
+/// How this process calls the others: the secret that proves it is one of the graph's
+/// processes, and how it watches their health.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Link {
+    pub(crate) secret: Option<CallSecret>,
+    pub(crate) health: PeerHealth,
+}
 
 /// A failed call's answer, as JSON: enough to rebuild the error on the caller's side.
 #[derive(Debug, Serialize, Deserialize)]

@@ -8,21 +8,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
 use super::codec::{Codec, present};
-use super::{CONTENT_TYPE_V1, TIMEOUT_HEADER, WireError, build_id, deadline};
+use super::{CONTENT_TYPE_V1, CallSecret, TIMEOUT_HEADER, WireError, build_id, deadline};
 use crate::error::Error;
 
 /// The largest encoded call accepted: arguments are the graph's own values (tensors,
 /// decoded images), which can be larger than any request body.
 pub(crate) const MAX_CALL_BYTES: usize = 256 << 20;
+
+/// Calls served at once, bodies being read included; past it a call gets 503 at once
+/// (the caller reports the deployment overloaded), before its body is read.
+pub(crate) const MAX_CALLS_IN_FLIGHT: usize = 1024;
 
 /// What a deployment's generated client returns for one call from another process.
 pub type WireFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, Error>> + Send>>;
@@ -121,12 +127,43 @@ impl ServedTable {
     }
 
     /// The route other processes call: `POST /-/call/{graph}/{deployment}/{method}`.
-    pub(crate) fn router(self) -> Router {
+    /// With a secret, a call that does not carry it gets 401 before anything else, its
+    /// body unread.
+    pub(crate) fn router(self, secret: Option<CallSecret>) -> Router {
+        let gate = Arc::new(Gate {
+            secret,
+            in_flight: Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT)),
+        });
         Router::new()
             .route("/-/call/{graph}/{deployment}/{method}", post(call))
             .layer(DefaultBodyLimit::max(MAX_CALL_BYTES))
+            .route_layer(middleware::from_fn_with_state(gate, admit))
             .with_state(self)
     }
+}
+
+/// What a call must pass before its body is read.
+struct Gate {
+    secret: Option<CallSecret>,
+    in_flight: Arc<Semaphore>,
+}
+
+async fn admit(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    if let Some(secret) = &gate.secret
+        && !secret.admits(request.headers())
+    {
+        // Nothing about this process for a caller that cannot prove it is a peer.
+        let body = axum::Json(serde_json::json!({ "error": "unauthorized" }));
+        return (StatusCode::UNAUTHORIZED, body).into_response();
+    }
+    let Ok(_permit) = Arc::clone(&gate.in_flight).try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!("this process is serving {MAX_CALLS_IN_FLIGHT} calls already"),
+        );
+    };
+    next.run(request).await
 }
 
 async fn call(

@@ -26,7 +26,7 @@ pub(crate) struct Protocols {
 }
 
 impl Protocols {
-    pub(crate) fn new(header_read_timeout: Duration) -> Self {
+    pub(crate) fn new(header_read_timeout: Duration, serves_calls: bool) -> Self {
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
@@ -39,6 +39,15 @@ impl Protocols {
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .keep_alive_timeout(Duration::from_secs(20))
             .max_concurrent_streams(256);
+        if serves_calls {
+            // Peers are authenticated, and one connection carries every call of a
+            // process: a burst of cancellations must not close it under the calls in
+            // flight.
+            http2
+                .max_concurrent_streams(4096)
+                .max_pending_accept_reset_streams(Some(4096))
+                .max_local_error_reset_streams(Some(4096));
+        }
         Self {
             http1,
             http2,

@@ -45,13 +45,23 @@ impl Default for HttpLimits {
     }
 }
 
+/// What one listener serves with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Listening {
+    pub(crate) limits: HttpLimits,
+    /// It serves other processes' calls (`--deployments`): their HTTP/2 connections may
+    /// cancel many calls at once (a request timing out upstream), which must not trip the
+    /// guard against clients that reset streams to flood a public server.
+    pub(crate) serves_calls: bool,
+}
+
 /// Serves `router` on `listener` until `stop` turns true, then stops accepting and waits
 /// for the connections in flight to finish their requests. HTTP/1.1 and HTTP/2 (told
 /// apart by the client's first bytes), over TLS when `tls` is given.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    limits: HttpLimits,
+    listening: Listening,
     tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -64,7 +74,8 @@ pub(crate) async fn serve(
     };
     tokio::pin!(stopped);
     let service = TowerToHyperService::new(router);
-    let protocols = Protocols::new(limits.header_read_timeout);
+    let limits = listening.limits;
+    let protocols = Protocols::new(limits.header_read_timeout, listening.serves_calls);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     loop {
