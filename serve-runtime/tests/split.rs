@@ -341,4 +341,27 @@ fn build_shows_the_processes_and_where_each_deployment_can_run() {
         "{text}"
     );
     ServeConfig::from_yaml("built.yaml", &text).expect("what build writes reads back");
+
+    // Several processes for one deployment: a list, written back as one.
+    let config = config_with("[http://scorer-0:8000, http://scorer-1:8000/]");
+    let text = App::new()
+        .graph(scoring)
+        .config(config)
+        .build_config()
+        .unwrap();
+    assert!(
+        text.contains(
+            "address: [\"http://scorer-0:8000\", \"http://scorer-1:8000\"]  # runs apart"
+        ),
+        "{text}"
+    );
+    ServeConfig::from_yaml("built.yaml", &text).expect("what build writes reads back");
+    let bad = config_with("[http://scorer-0:8000, scorer-1]");
+    let Err(error) = App::new().graph(scoring).config(bad).build_config() else {
+        panic!("an address without a scheme is refused")
+    };
+    assert!(
+        error.to_string().contains("`scorer-1` is not an address"),
+        "{error}"
+    );
 }

@@ -105,6 +105,7 @@ impl Family {
 fn families(admin: &Admin) -> Vec<Family> {
     let mut families = http_families(admin);
     families.extend(deployment_families(admin));
+    families.extend(remote_families(admin));
     families
 }
 
@@ -304,4 +305,47 @@ fn deployment_families(admin: &Admin) -> Vec<Family> {
         model_loads,
         model_unloads,
     ]
+}
+
+/// The deployments other processes run: calls each process answered or failed, by why.
+fn remote_families(admin: &Admin) -> Vec<Family> {
+    use MetricType::{Counter, Gauge};
+
+    let mut answered = Family::new(
+        "serve_remote_call_counter",
+        Counter,
+        "Calls a process running a remote deployment answered",
+    );
+    let mut failed = Family::new(
+        "serve_remote_call_failure_counter",
+        Counter,
+        "Calls that got no answer from a process running a remote deployment, by reason (unreachable, hung, unauthenticated, wrong_version)",
+    );
+    let mut ejected = Family::new(
+        "serve_remote_process_ejected",
+        Gauge,
+        "1 while a process running a remote deployment is ejected: calls skip it",
+    );
+    for status in admin.status() {
+        for remote in &status.remote {
+            for process in &remote.processes {
+                let labels = || -> Labels {
+                    vec![
+                        ("application", status.name.clone()),
+                        ("deployment", remote.name.clone()),
+                        ("process", process.address.clone()),
+                    ]
+                };
+                answered.push(labels(), Value::Counter(process.answered));
+                for (reason, n) in &process.failed {
+                    let mut labels = labels();
+                    labels.push(("reason", reason.clone()));
+                    failed.push(labels, Value::Counter(*n));
+                }
+                let out = i64::from(process.state == "ejected");
+                ejected.push(labels(), Value::Gauge(out));
+            }
+        }
+    }
+    vec![answered, failed, ejected]
 }

@@ -206,6 +206,11 @@ async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next
 /// 200 while every deployment of every graph has a replica taking calls and making
 /// progress; 503 naming those that have none (starting, failed, being replaced, or every
 /// replica stalled).
+///
+/// A deployment another process runs does not make this process unready when no process
+/// of it takes calls: the answer stays 200, with `"status": "degraded"` naming it. Not
+/// ready would take this process out of its load balancer and fail the requests that do
+/// not need that deployment too; degraded, only those that need it fail, at once.
 async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
     let not_ready: Vec<String> = admin
         .served
@@ -219,7 +224,24 @@ async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
         })
         .collect();
     if not_ready.is_empty() {
-        return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+        let degraded: Vec<String> = admin
+            .status()
+            .iter()
+            .flat_map(|g| {
+                g.degraded()
+                    .into_iter()
+                    .map(move |d| format!("{}/{d}", g.name))
+            })
+            .collect();
+        if degraded.is_empty() {
+            return axum::Json(serde_json::json!({ "status": "ok" })).into_response();
+        }
+        let body = serde_json::json!({
+            "status": "degraded",
+            "message": format!("no process takes calls for {}: requests that need them fail", degraded.join(", ")),
+            "degraded": degraded,
+        });
+        return axum::Json(body).into_response();
     }
     let body = serde_json::json!({
         "status": "unavailable",

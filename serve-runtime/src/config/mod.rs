@@ -5,6 +5,7 @@
 //! A config is refused whole when anything in it is wrong, with every problem listed at
 //! its line and column; nothing of a refused config is applied.
 
+mod address;
 mod model;
 mod problem;
 pub(crate) mod settings;

@@ -47,11 +47,29 @@ pub(crate) struct DeploymentConfig {
     pub(crate) health_check_timeout_s: Option<Spanned<f64>>,
     pub(crate) autoscaling_config: Option<Spanned<AutoscalingFile>>,
     pub(crate) bind_args: Option<Spanned<std::collections::BTreeMap<String, serde_json::Value>>>,
-    /// Where the process that runs it listens, `http://HOST:PORT`: set, the deployment
-    /// runs apart (`serve --deployments NAME` there) and every other process calls it.
-    pub(crate) address: Option<Spanned<String>>,
+    /// Where the processes that run it listen, `http://HOST:PORT` or a list of them: set,
+    /// the deployment runs apart (`serve --deployments NAME` there) and every other
+    /// process calls it, balancing over every process found.
+    pub(crate) address: Option<Spanned<AddressFile>>,
     /// The sizes of `#[batch]` methods, by method name.
     pub(crate) batch: Option<Spanned<std::collections::BTreeMap<String, Spanned<BatchFile>>>>,
+}
+
+/// One address, or several.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub(crate) enum AddressFile {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl AddressFile {
+    pub(crate) fn each(&self) -> &[String] {
+        match self {
+            AddressFile::One(one) => std::slice::from_ref(one),
+            AddressFile::Many(many) => many,
+        }
+    }
 }
 
 /// One `#[batch]` method's sizes; what is left out stays the code's.

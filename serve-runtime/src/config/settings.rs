@@ -219,7 +219,7 @@ impl ServeSettings {
                 let spec = graph_spec.and_then(|g| g.deployment(dname));
                 overlay_deployment(target, d, &mut problems);
                 if let (Some(address), Some(spec)) = (&d.address, spec) {
-                    target.address = crate::remote::plan::address(address, spec, &mut problems);
+                    target.address = super::address::check(address, spec, &mut problems);
                 }
                 if let Some(batch) = &d.batch {
                     overlay_batches(target, batch, &mut problems);

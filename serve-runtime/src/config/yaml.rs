@@ -120,13 +120,20 @@ fn write_deployment(
         let _ = writeln!(out, "        # bound in the graph as {bound}");
     }
     match (&d.address, remote) {
-        (Some(address), _) => field(
-            out,
-            8,
-            "address",
-            &scalar(address),
-            "runs apart: the process started with --deployments for it listens here",
-        ),
+        (Some(address), _) => {
+            let each: Vec<String> = address.split(", ").map(scalar).collect();
+            let value = match each.as_slice() {
+                [one] => one.clone(),
+                many => format!("[{}]", many.join(", ")),
+            };
+            field(
+                out,
+                8,
+                "address",
+                &value,
+                "runs apart: the processes started with --deployments for it listen here",
+            )
+        }
         (None, true) => {
             let _ = writeln!(
                 out,

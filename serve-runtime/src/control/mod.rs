@@ -17,6 +17,7 @@ use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::remote::RemoteWatch;
 use deployment::Managed;
 pub use start::{BuildContext, GraphHandle, StartOptions, start, start_with};
 pub(crate) use start::{GraphInstance, start_graph};
@@ -27,11 +28,17 @@ use status::GraphStatus;
 pub(crate) struct Controller {
     graph: &'static str,
     deployments: Vec<Arc<dyn Managed>>,
+    /// The deployments other processes run, which it only reports.
+    remote: Vec<RemoteWatch>,
     stop: CancellationToken,
 }
 
 impl Controller {
-    fn new(graph: &'static str, deployments: Vec<Arc<dyn Managed>>) -> Self {
+    fn new(
+        graph: &'static str,
+        deployments: Vec<Arc<dyn Managed>>,
+        remote: Vec<RemoteWatch>,
+    ) -> Self {
         let stop = CancellationToken::new();
         for d in &deployments {
             tokio::spawn(Arc::clone(d).control(stop.clone()));
@@ -39,6 +46,7 @@ impl Controller {
         Self {
             graph,
             deployments,
+            remote,
             stop,
         }
     }
@@ -47,6 +55,7 @@ impl Controller {
         GraphStatus {
             name: self.graph.to_owned(),
             deployments: self.deployments.iter().map(|d| d.status()).collect(),
+            remote: self.remote.iter().map(RemoteWatch::status).collect(),
         }
     }
 

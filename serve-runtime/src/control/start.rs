@@ -21,7 +21,7 @@ use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
 use crate::handle::Handle;
 use crate::remote::plan::{self, Place};
 use crate::remote::serve::ServedDeployment;
-use crate::remote::{CallSecret, Link, PeerHealth, RemoteDeployment};
+use crate::remote::{CallSecret, Link, PeerHealth, RemoteDeployment, RemoteWatch};
 use crate::router::ReplicaSet;
 use crate::spec::{GraphSpec, NameAllocator};
 
@@ -93,6 +93,7 @@ pub struct BuildContext {
     graph: &'static str,
     places: HashMap<String, Place>,
     served: Vec<(String, ServedDeployment)>,
+    remote: Vec<RemoteWatch>,
     link: Link,
     names: NameAllocator,
     placement: Placement,
@@ -120,6 +121,7 @@ impl Deploy for BuildContext {
                 let settings = self.settings.deployment(&name);
                 let options = settings.map_or(D::OPTIONS, |s| s.options);
                 let remote = RemoteDeployment::new(self.graph, &name, address, &self.link);
+                self.remote.push(remote.watch());
                 tracing::debug!(deployment = %name, address = ?remote.address(), "deployment runs apart");
                 return Ok(Handle::new(Arc::new(ReplicaSet::apart(
                     name, &options, remote,
@@ -295,6 +297,7 @@ pub(crate) async fn start_graph<G: Graph>(
         graph: G::NAME,
         places,
         served: Vec::new(),
+        remote: Vec::new(),
         link: link.clone(),
         names: NameAllocator::default(),
         placement: placement.clone(),
@@ -303,7 +306,7 @@ pub(crate) async fn start_graph<G: Graph>(
         deployments: Vec::new(),
     };
     let nodes = G::build(&mut ctx).await?;
-    let controller = Controller::new(G::NAME, ctx.deployments);
+    let controller = Controller::new(G::NAME, ctx.deployments, ctx.remote);
     Ok(GraphHandle {
         instance: Arc::new(GraphInstance {
             nodes,

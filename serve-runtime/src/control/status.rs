@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::options::Executor;
+use crate::remote::RemoteDeploymentStatus;
 
 /// Where a replica is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -83,6 +84,9 @@ pub struct GraphStatus {
     pub name: String,
     /// Its deployments, in start-up order.
     pub deployments: Vec<DeploymentStatus>,
+    /// Its deployments that other processes run (split mode), in start-up order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote: Vec<RemoteDeploymentStatus>,
 }
 
 impl GraphStatus {
@@ -92,8 +96,19 @@ impl GraphStatus {
     }
 
     /// True while every deployment has a replica that takes calls and is not stalled.
+    /// Remote deployments do not count: see [`degraded`](Self::degraded).
     pub fn is_ready(&self) -> bool {
         self.deployments.iter().all(DeploymentStatus::is_ready)
+    }
+
+    /// The remote deployments no process of which takes calls now (each is ejected, or
+    /// none is found): requests that need them fail at once, the others are served.
+    pub fn degraded(&self) -> Vec<&str> {
+        self.remote
+            .iter()
+            .filter(|r| !r.is_reachable())
+            .map(|r| r.name.as_str())
+            .collect()
     }
 }
 
@@ -179,7 +194,7 @@ impl GraphStatus {
                 (d.name.clone(), value)
             })
             .collect();
-        let unwell: Vec<String> = self
+        let mut unwell: Vec<String> = self
             .deployments
             .iter()
             .filter(|d| d.health() != DeploymentHealth::Healthy)
@@ -191,11 +206,35 @@ impl GraphStatus {
                 format!("`{}`: {why}", d.name)
             })
             .collect();
-        serde_json::json!({
+        for name in self.degraded() {
+            unwell.push(format!("`{name}`: no process of it takes calls"));
+        }
+        let mut summary = serde_json::json!({
             "status": self.health(),
             "route_prefix": route_prefix,
             "message": unwell.join("; "),
             "deployments": deployments,
-        })
+        });
+        if !self.remote.is_empty() {
+            let remote: serde_json::Map<String, serde_json::Value> = self
+                .remote
+                .iter()
+                .map(|r| {
+                    let state = if r.is_reachable() {
+                        "REACHABLE"
+                    } else {
+                        "UNREACHABLE"
+                    };
+                    let value = serde_json::json!({
+                        "status": state,
+                        "address": r.address,
+                        "processes": r.processes,
+                    });
+                    (r.name.clone(), value)
+                })
+                .collect();
+            summary["remote_deployments"] = remote.into();
+        }
+        summary
     }
 }

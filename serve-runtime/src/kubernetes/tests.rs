@@ -266,6 +266,13 @@ fn each_process_has_a_service_on_its_pods() {
             format!("content-understanding-{process}")
         );
         assert_eq!(service["spec"]["type"], "ClusterIP");
+        // Callers of a process's deployments resolve each of its pods.
+        let headless = if process == "ingress" {
+            None
+        } else {
+            Some("None")
+        };
+        assert_eq!(service["spec"]["clusterIP"].as_str(), headless, "{process}");
         assert_eq!(
             service["spec"]["selector"],
             deployment["spec"]["selector"]["matchLabels"]

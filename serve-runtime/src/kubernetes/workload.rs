@@ -136,7 +136,23 @@ fn probe(period_s: u32, failure_threshold: u32) -> Value {
     })
 }
 
+/// The Service of a process. A process that serves other processes' calls gets a
+/// headless one: its name resolves to every ready pod, and callers balance over them
+/// (through one virtual IP, HTTP/2's one connection would pin all calls to one pod).
 pub(super) fn service(cluster: &Cluster, process: &Process) -> Value {
+    let mut spec = json!({
+        "type": "ClusterIP",
+        "selector": labels(cluster, process),
+        "ports": [{
+            "name": PORT_NAME,
+            "port": cluster.port,
+            "targetPort": PORT_NAME,
+            "protocol": "TCP",
+        }],
+    });
+    if !process.ingress {
+        spec["clusterIP"] = "None".into();
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -144,16 +160,7 @@ pub(super) fn service(cluster: &Cluster, process: &Process) -> Value {
             "name": object_name(cluster, process),
             "labels": labels(cluster, process),
         },
-        "spec": {
-            "type": "ClusterIP",
-            "selector": labels(cluster, process),
-            "ports": [{
-                "name": PORT_NAME,
-                "port": cluster.port,
-                "targetPort": PORT_NAME,
-                "protocol": "TCP",
-            }],
-        },
+        "spec": spec,
     })
 }
 

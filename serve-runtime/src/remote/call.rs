@@ -1,5 +1,8 @@
-//! The caller's side: a handle to a deployment that another process runs sends each call
-//! there over HTTP/2 and turns the answer back into the method's result or error.
+//! The caller's side: a handle to a deployment that other processes run sends each call
+//! to one of them over HTTP/2 and turns the answer back into the method's result or
+//! error.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -7,33 +10,54 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use super::codec::{Codec, present};
-use super::peer::{Peer, is_ping_timeout};
+use super::peer::{Fault, Peer, PeerStatus, fault_of};
+use super::peers::Peers;
 use super::{CONTENT_TYPE_V1, Link, TIMEOUT_HEADER, WireError, build_id, deadline};
 use crate::error::{Error, chain};
+
+/// The codes of a serving process's refusals that say it is not one this process can
+/// call (a rolling update half done), rather than an answer about the call.
+const WRONG_VERSION: [&str; 3] = ["build_mismatch", "wire_version", "not_served"];
 
 /// Where a deployment this process does not run is served: what its handle sends calls to.
 #[derive(Debug)]
 pub struct RemoteDeployment {
     graph: String,
     deployment: String,
-    /// The process at `http://HOST:PORT`; none when no process is given for it.
-    peer: Option<Peer>,
+    /// The config's `address`, as written.
+    address: Option<String>,
+    /// The processes behind it; none when no address is given for it.
+    peers: Option<Arc<Peers>>,
     link: Link,
 }
 
 impl RemoteDeployment {
+    /// `address`: one `http://HOST:PORT`, or several joined by commas.
     pub(crate) fn new(graph: &str, deployment: &str, address: Option<String>, link: &Link) -> Self {
-        let peer = address.map(|a| Peer::new(a.trim_end_matches('/').to_owned(), link.health));
+        let peers = address.as_ref().map(|a| {
+            let each: Vec<String> = a.split(',').map(|s| s.trim().to_owned()).collect();
+            Peers::new(&each, link.health)
+        });
         Self {
             graph: graph.to_owned(),
             deployment: deployment.to_owned(),
-            peer,
+            address,
+            peers,
             link: link.clone(),
         }
     }
 
     pub(crate) fn address(&self) -> Option<&str> {
-        self.peer.as_ref().map(|p| p.address.as_str())
+        self.address.as_deref()
+    }
+
+    /// What the controller keeps to report it in `status`.
+    pub(crate) fn watch(&self) -> RemoteWatch {
+        RemoteWatch {
+            deployment: self.deployment.clone(),
+            address: self.address.clone(),
+            peers: self.peers.clone(),
+        }
     }
 
     /// Starts a call of `method`; the generated client adds the arguments and sends it.
@@ -53,11 +77,59 @@ impl RemoteDeployment {
     }
 }
 
+/// A remote deployment's processes, as `status` reports them.
+pub(crate) struct RemoteWatch {
+    deployment: String,
+    address: Option<String>,
+    peers: Option<Arc<Peers>>,
+}
+
+impl RemoteWatch {
+    pub(crate) fn status(&self) -> RemoteDeploymentStatus {
+        RemoteDeploymentStatus {
+            name: self.deployment.clone(),
+            address: self.address.clone(),
+            processes: self.peers.as_ref().map(|p| p.status()).unwrap_or_default(),
+        }
+    }
+}
+
+/// A deployment that other processes run: where, and each process's state as this one
+/// sees it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RemoteDeploymentStatus {
+    /// The deployment's name in its graph.
+    pub name: String,
+    /// The config's `address` for it; none when no process is given for it.
+    pub address: Option<String>,
+    /// Every process found at the address.
+    pub processes: Vec<PeerStatus>,
+}
+
+impl RemoteDeploymentStatus {
+    /// Whether a call could be sent now: some process is not ejected.
+    pub fn is_reachable(&self) -> bool {
+        self.processes.iter().any(|p| p.state != "ejected")
+    }
+}
+
 /// One call on its way to another process: the arguments, encoded in order.
 pub struct RemoteCall<'a> {
     remote: &'a RemoteDeployment,
     method: &'static str,
     body: Vec<u8>,
+}
+
+/// How one attempt ended: the answer's status and body, or the fault and its reason, and
+/// whether the call was never sent (so another process may take it).
+enum Attempt {
+    /// The result's bytes, or the serving process's error.
+    Answer(Result<Bytes, WireError>),
+    Failed {
+        reason: String,
+        unsent: bool,
+    },
 }
 
 impl RemoteCall<'_> {
@@ -73,15 +145,68 @@ impl RemoteCall<'_> {
             })
     }
 
-    /// Sends the call and decodes its result.
-    pub async fn send<T>(self, codec: Option<Codec<T>>) -> Result<T, Error> {
+    /// Sends the call and decodes its result. A call that could not be sent (its
+    /// connection refused) is tried once more on another process.
+    pub async fn send<T>(mut self, codec: Option<Codec<T>>) -> Result<T, Error> {
         let remote = self.remote;
         let codec = present(codec, &remote.deployment)?;
-        let Some(peer) = &remote.peer else {
+        let Some(peers) = &remote.peers else {
             return Err(remote.unavailable(
                 "this process does not run it, and the config gives no `address` for it".into(),
             ));
         };
+        let timeout = match deadline::remaining() {
+            Some(left) if left.is_zero() => {
+                return Err(remote.unavailable("the request's time ran out before the call".into()));
+            }
+            left => left.map(|l| l.as_millis().max(1).to_string()),
+        };
+        let body = Bytes::from(std::mem::take(&mut self.body));
+        // The process a first attempt could not send the call to, and why.
+        let mut tried: Option<(Arc<Peer>, String)> = None;
+        let answer = loop {
+            let Some(peer) = peers.pick(tried.as_ref().map(|(p, _)| p)).await else {
+                return Err(remote.unavailable(match tried {
+                    // No other process to try: the first attempt's failure stands.
+                    Some((_, reason)) => reason,
+                    None => format!(
+                        "no process is found at {}",
+                        remote.address.as_deref().unwrap_or_default()
+                    ),
+                }));
+            };
+            match self
+                .attempt(&peer, timeout.as_deref(), body.clone())
+                .await?
+            {
+                Attempt::Answer(answer) => break answer,
+                Attempt::Failed { reason, unsent } => {
+                    if !unsent || tried.is_some() {
+                        return Err(remote.unavailable(reason));
+                    }
+                    tried = Some((peer, reason));
+                }
+            }
+        };
+        match answer {
+            Ok(bytes) => codec.decode(&mut &bytes[..]).map_err(|e| Error::Node {
+                deployment: remote.deployment.clone(),
+                method: self.method,
+                source: format!("its result could not be decoded: {e}").into(),
+            }),
+            Err(wire) => Err(wire.into_error(&remote.deployment, self.method)),
+        }
+    }
+
+    /// One call to `peer`: its answer when it is a serving process's, with the peer's
+    /// health updated either way.
+    async fn attempt(
+        &self,
+        peer: &Peer,
+        timeout: Option<&str>,
+        body: Bytes,
+    ) -> Result<Attempt, Error> {
+        let remote = self.remote;
         let address = &peer.address;
         let uri = format!(
             "{address}/-/call/{}/{}/{}",
@@ -93,59 +218,67 @@ impl RemoteCall<'_> {
         if let Some(secret) = &remote.link.secret {
             request = request.header(AUTHORIZATION, secret.header());
         }
-        if let Some(left) = deadline::remaining() {
-            if left.is_zero() {
-                return Err(remote.unavailable("the request's time ran out before the call".into()));
-            }
-            request = request.header(TIMEOUT_HEADER, left.as_millis().max(1).to_string());
+        if let Some(ms) = timeout {
+            request = request.header(TIMEOUT_HEADER, ms);
         }
         let request = request
-            .body(Full::new(Bytes::from(self.body)))
+            .body(Full::new(body))
             .map_err(|e| remote.unavailable(format!("`{address}` is not a usable address: {e}")))?;
         let pass = peer.pass().map_err(|reason| remote.unavailable(reason))?;
         let response = match peer.client.request(request).await {
             Ok(response) => response,
             Err(e) => {
                 let reason = format!("cannot reach it at {address}: {}", chain(&e));
-                peer.failed(pass, &reason, is_ping_timeout(&e));
-                return Err(remote.unavailable(reason));
+                peer.failed(pass, &reason, fault_of(&e));
+                return Ok(Attempt::Failed {
+                    reason,
+                    unsent: e.is_connect(),
+                });
             }
         };
         let status = response.status();
-        let body = match response.into_body().collect().await {
+        let answer = match response.into_body().collect().await {
             Ok(body) => body.to_bytes(),
             Err(e) => {
                 let reason = format!("its answer from {address} broke off: {}", chain(&e));
-                peer.failed(pass, &reason, is_ping_timeout(&e));
-                return Err(remote.unavailable(reason));
+                peer.failed(pass, &reason, fault_of(&e));
+                return Ok(Attempt::Failed {
+                    reason,
+                    unsent: false,
+                });
             }
         };
         if status == StatusCode::OK {
             peer.answered(pass);
-            return codec.decode(&mut &body[..]).map_err(|e| Error::Node {
-                deployment: remote.deployment.clone(),
-                method: self.method,
-                source: format!("its result could not be decoded: {e}").into(),
-            });
+            return Ok(Attempt::Answer(Ok(answer)));
         }
-        if status == StatusCode::UNAUTHORIZED {
+        let (fault, reason) = if status == StatusCode::UNAUTHORIZED {
             let reason = format!(
                 "{address} refused this process's call secret: every process of a graph needs the same one (--call-secret-file or SERVE_CALL_SECRET)"
             );
-            peer.failed(pass, &reason, false);
-            return Err(remote.unavailable(reason));
-        }
-        match serde_json::from_slice::<WireError>(&body) {
-            Ok(wire) => {
-                peer.answered(pass);
-                Err(wire.into_error(&remote.deployment, self.method))
+            (Fault::Unauthenticated, reason)
+        } else {
+            match serde_json::from_slice::<WireError>(&answer) {
+                Ok(wire) if WRONG_VERSION.contains(&wire.error.as_str()) => {
+                    (Fault::WrongVersion, format!("{address}: {}", wire.message))
+                }
+                Ok(wire) => {
+                    peer.answered(pass);
+                    return Ok(Attempt::Answer(Err(wire)));
+                }
+                Err(_) => {
+                    let reason = format!(
+                        "{address} answered {status}, which is not a serving process's answer"
+                    );
+                    (Fault::Unreachable, reason)
+                }
             }
-            Err(_) => {
-                let reason =
-                    format!("{address} answered {status}, which is not a serving process's answer");
-                peer.failed(pass, &reason, false);
-                Err(remote.unavailable(reason))
-            }
-        }
+        };
+        peer.failed(pass, &reason, fault);
+        // Another process may run the right build: the call was refused, not run.
+        Ok(Attempt::Failed {
+            reason,
+            unsent: fault == Fault::WrongVersion,
+        })
     }
 }

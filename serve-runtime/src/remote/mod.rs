@@ -13,15 +13,17 @@ mod codec;
 pub(crate) mod deadline;
 pub(crate) mod groups;
 mod peer;
+mod peers;
 pub(crate) mod plan;
 mod secret;
 pub(crate) mod serve;
 
 use serde::{Deserialize, Serialize};
 
-pub use call::{RemoteCall, RemoteDeployment};
+pub(crate) use call::RemoteWatch;
+pub use call::{RemoteCall, RemoteDeployment, RemoteDeploymentStatus};
 pub use codec::{Apart, Codec, InProcess, Wire, WireMode};
-pub use peer::PeerHealth;
+pub use peer::{PeerHealth, PeerStatus};
 pub use secret::CallSecret;
 pub use serve::{WireArgs, WireFuture, wire_reply};
 

@@ -7,6 +7,7 @@
 
 use std::error::Error as StdError;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -71,11 +72,51 @@ impl PeerHealth {
 /// The HTTP/2 client calls to one peer go through.
 pub(crate) type PeerClient = Client<HttpConnector, Full<Bytes>>;
 
+/// Why a call did not get a serving process's answer from a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Refused, reset or broken off: counts toward the failures that eject it.
+    Unreachable,
+    /// A ping went unanswered: it hangs. Ejects at once.
+    Hung,
+    /// It refused this process's call secret. Ejects at once: retrying cannot help.
+    Unauthenticated,
+    /// It runs another build, speaks another encoding, or does not serve the
+    /// deployment (a rolling update half done). Ejects at once.
+    WrongVersion,
+}
+
+impl Fault {
+    pub(crate) const ALL: [Fault; 4] = [
+        Fault::Unreachable,
+        Fault::Hung,
+        Fault::Unauthenticated,
+        Fault::WrongVersion,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Fault::Unreachable => "unreachable",
+            Fault::Hung => "hung",
+            Fault::Unauthenticated => "unauthenticated",
+            Fault::WrongVersion => "wrong_version",
+        }
+    }
+}
+
 /// One process serving a remote deployment, and its health as seen from here.
 pub(crate) struct Peer {
+    /// `http://IP:PORT` (or the host as written, when it is not resolved).
     pub(crate) address: String,
+    /// Which of the deployment's addresses it was found at.
+    pub(crate) target: usize,
     pub(crate) client: PeerClient,
     health: PeerHealth,
+    /// Calls sent and not yet answered: what balancing compares.
+    ongoing: AtomicUsize,
+    /// Calls it answered, and calls that failed by [`Fault`] (in `Fault::ALL`'s order).
+    answers: AtomicU64,
+    faults: [AtomicU64; 4],
     state: Mutex<State>,
 }
 
@@ -93,7 +134,36 @@ struct State {
     ejections: u32,
     ejected_until: Option<Instant>,
     probing: bool,
+    /// The last call's fault, none once it answered (or before any call).
+    fault: Option<Fault>,
     last_error: Option<String>,
+    answered_once: bool,
+}
+
+/// What `status` shows of one peer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PeerStatus {
+    /// `http://IP:PORT`.
+    pub address: String,
+    /// `reachable` (its last call was answered), `untried`, `failing` (its last call
+    /// failed, not yet ejected) or `ejected`.
+    pub state: String,
+    /// Why its last call failed: `unreachable`, `hung`, `unauthenticated` or
+    /// `wrong_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// Calls sent to it and not yet answered.
+    pub ongoing: usize,
+    /// The last failure, as the caller reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Calls it answered since this process started.
+    pub answered: u64,
+    /// Calls that got no serving process's answer from it, by fault, since this process
+    /// started; faults that never happened are left out.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failed: std::collections::BTreeMap<String, u64>,
 }
 
 /// Leave to send one call; while held by a probe, no other call gets through.
@@ -104,6 +174,7 @@ pub(crate) struct Pass<'a> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
+        self.peer.ongoing.fetch_sub(1, Ordering::Relaxed);
         // A probe cancelled before its answer lets the next call probe.
         if self.probe {
             self.peer.state().probing = false;
@@ -112,7 +183,7 @@ impl Drop for Pass<'_> {
 }
 
 impl Peer {
-    pub(crate) fn new(address: String, health: PeerHealth) -> Self {
+    pub(crate) fn new(address: String, target: usize, health: PeerHealth) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
@@ -127,8 +198,12 @@ impl Peer {
             .build(connector);
         Self {
             address,
+            target,
             client,
             health,
+            ongoing: AtomicUsize::new(0),
+            answers: AtomicU64::new(0),
+            faults: Default::default(),
             state: Mutex::new(State::default()),
         }
     }
@@ -137,73 +212,115 @@ impl Peer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Calls sent and not yet answered.
+    pub(crate) fn ongoing(&self) -> usize {
+        self.ongoing.load(Ordering::Relaxed)
+    }
+
+    /// Whether a call could be sent now: not ejected, or its ejection is over and no
+    /// other call is probing it.
+    pub(crate) fn open(&self) -> bool {
+        let state = self.state();
+        match state.ejected_until {
+            None => true,
+            Some(until) => Instant::now() >= until && !state.probing,
+        }
+    }
+
     /// Leave to call, or why not: the peer is ejected and another call is probing it,
     /// or its ejection has not run out.
     pub(crate) fn pass(&self) -> Result<Pass<'_>, String> {
         let mut state = self.state();
-        let Some(until) = state.ejected_until else {
-            return Ok(Pass {
-                peer: self,
-                probe: false,
-            });
+        let probe = match state.ejected_until {
+            None => false,
+            Some(until) if Instant::now() >= until && !state.probing => true,
+            Some(_) => {
+                let last = state.last_error.as_deref().unwrap_or("its calls failed");
+                return Err(format!(
+                    "{} is ejected after failing ({last}); calls resume when a probe gets through",
+                    self.address
+                ));
+            }
         };
-        let last = state.last_error.as_deref().unwrap_or("its calls failed");
-        if Instant::now() < until || state.probing {
-            return Err(format!(
-                "{} is ejected after failing ({last}); calls resume when a probe gets through",
-                self.address
-            ));
-        }
-        state.probing = true;
-        Ok(Pass {
-            peer: self,
-            probe: true,
-        })
+        state.probing |= probe;
+        self.ongoing.fetch_add(1, Ordering::Relaxed);
+        Ok(Pass { peer: self, probe })
     }
 
     /// The peer answered as a serving process does (a result or an error of its own).
     pub(crate) fn answered(&self, pass: Pass<'_>) {
+        self.answers.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         if state.ejected_until.is_some() {
             tracing::info!(peer = %self.address, "peer answers again; ejection over");
         }
-        state.failures = 0;
-        state.ejections = 0;
-        state.ejected_until = None;
-        state.last_error = None;
+        *state = State {
+            answered_once: true,
+            ..State::default()
+        };
         drop(state);
         drop(pass);
     }
 
-    /// The call did not reach the peer or broke off; `hung` when a ping went unanswered,
-    /// which ejects the peer at once.
-    pub(crate) fn failed(&self, pass: Pass<'_>, reason: &str, hung: bool) {
+    /// The call did not get a serving process's answer.
+    pub(crate) fn failed(&self, pass: Pass<'_>, reason: &str, fault: Fault) {
+        self.faults[fault as usize].fetch_add(1, Ordering::Relaxed);
         let mut state = self.state();
         state.failures += 1;
+        state.fault = Some(fault);
         state.last_error = Some(reason.to_owned());
-        if pass.probe || hung || state.failures >= self.health.failures_to_eject {
+        let at_once = fault != Fault::Unreachable;
+        if pass.probe || at_once || state.failures >= self.health.failures_to_eject {
             let time = self.health.ejection_time * (1u32 << state.ejections.min(2));
             state.ejections += 1;
             state.ejected_until = Some(Instant::now() + time);
-            tracing::warn!(peer = %self.address, reason, ejected_for = ?time, "peer ejected");
+            tracing::warn!(peer = %self.address, reason, fault = fault.as_str(), ejected_for = ?time, "peer ejected");
         }
         drop(state);
         drop(pass);
     }
+
+    pub(crate) fn status(&self) -> PeerStatus {
+        let state = self.state();
+        let name = match (&state.ejected_until, state.fault) {
+            (Some(_), _) => "ejected",
+            (None, Some(_)) => "failing",
+            (None, None) if state.answered_once => "reachable",
+            (None, None) => "untried",
+        };
+        PeerStatus {
+            address: self.address.clone(),
+            state: name.to_owned(),
+            fault: state.fault.map(|f| f.as_str().to_owned()),
+            ongoing: self.ongoing(),
+            last_error: state.last_error.clone(),
+            answered: self.answers.load(Ordering::Relaxed),
+            failed: Fault::ALL
+                .iter()
+                .map(|f| {
+                    (
+                        f.as_str().to_owned(),
+                        self.faults[*f as usize].load(Ordering::Relaxed),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
 }
 
-/// Whether a client error says a ping went unanswered: the peer hangs.
-pub(crate) fn is_ping_timeout(error: &(dyn StdError + 'static)) -> bool {
+/// What a client error says of the peer: a ping that went unanswered means it hangs.
+pub(crate) fn fault_of(error: &(dyn StdError + 'static)) -> Fault {
     let mut next = Some(error);
     while let Some(e) = next {
         if let Some(hyper) = e.downcast_ref::<hyper::Error>()
             && hyper.is_timeout()
         {
-            return true;
+            return Fault::Hung;
         }
         next = e.source();
     }
-    false
+    Fault::Unreachable
 }
 
 #[cfg(test)]
@@ -212,15 +329,16 @@ mod tests {
 
     fn peer(failures: u32) -> Peer {
         let health = PeerHealth::default().ejection(failures, Duration::from_secs(1));
-        Peer::new("http://127.0.0.1:9".into(), health)
+        Peer::new("http://127.0.0.1:9".into(), 0, health)
     }
 
     #[tokio::test(start_paused = true)]
     async fn failures_in_a_row_eject_and_one_probe_ends_it() {
         let peer = peer(2);
-        peer.failed(peer.pass().unwrap(), "refused", false);
+        peer.failed(peer.pass().unwrap(), "refused", Fault::Unreachable);
         let pass = peer.pass().expect("one failure does not eject");
-        peer.failed(pass, "refused", false);
+        assert_eq!(peer.status().state, "failing");
+        peer.failed(pass, "refused", Fault::Unreachable);
         let refused = peer.pass().err().expect("two in a row do");
         assert!(
             refused.contains("ejected after failing (refused)"),
@@ -233,18 +351,24 @@ mod tests {
             peer.pass().is_err(),
             "while it probes, the others still fail fast"
         );
+        assert_eq!(peer.ongoing(), 1);
         peer.answered(probe);
-        assert!(peer.pass().is_ok());
-        assert!(peer.pass().is_ok());
+        assert_eq!(peer.ongoing(), 0);
+        assert_eq!(peer.status().state, "reachable");
+        let (a, b) = (peer.pass().unwrap(), peer.pass().unwrap());
+        assert_eq!(peer.ongoing(), 2);
+        drop((a, b));
+        assert_eq!(peer.ongoing(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_probe_ejects_for_twice_as_long_and_a_hang_ejects_at_once() {
         let peer = peer(5);
-        peer.failed(peer.pass().unwrap(), "no pong", true);
+        assert_eq!(peer.status().state, "untried");
+        peer.failed(peer.pass().unwrap(), "no pong", Fault::Hung);
         assert!(peer.pass().is_err(), "an unanswered ping ejects at once");
         tokio::time::advance(Duration::from_millis(1001)).await;
-        peer.failed(peer.pass().unwrap(), "no pong", true);
+        peer.failed(peer.pass().unwrap(), "no pong", Fault::Hung);
         tokio::time::advance(Duration::from_millis(1500)).await;
         assert!(peer.pass().is_err(), "the second ejection lasts 2 s");
         tokio::time::advance(Duration::from_millis(501)).await;

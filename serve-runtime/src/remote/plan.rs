@@ -4,12 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_saphyr::Spanned;
-
-use crate::config::Problem;
 use crate::config::settings::GraphSettings;
 use crate::error::Error;
-use crate::spec::{DeploymentSpec, GraphSpec};
+use crate::spec::GraphSpec;
 
 /// Where one deployment of a graph runs, seen from this process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,52 +16,6 @@ pub(crate) enum Place {
     /// Another process runs it, at this address (none: no process is given for it, and
     /// nothing here calls it).
     Apart(Option<String>),
-}
-
-/// Checks a config's `address` for a deployment: it must be able to run apart, and the
-/// address must be `http://HOST:PORT`.
-pub(crate) fn address(
-    written: &Spanned<String>,
-    spec: &DeploymentSpec,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    if !spec.remote {
-        problems.push(
-            Problem::at(
-                &written.referenced,
-                format!(
-                    "`{}` cannot run apart: its methods' values are not checked to cross processes",
-                    spec.name
-                ),
-            )
-            .help(Some(
-                "declare it `#[deployment(remote = true)]` (its arguments and results must then be serde types), or remove `address`".to_owned(),
-            )),
-        );
-        return None;
-    }
-    let text = written.value.trim();
-    let ok = text
-        .strip_prefix("http://")
-        .and_then(|rest| {
-            rest.trim_end_matches('/')
-                .parse::<http::uri::Authority>()
-                .ok()
-        })
-        .is_some_and(|a| a.port_u16().is_some());
-    if !ok {
-        problems.push(
-            Problem::at(
-                &written.referenced,
-                format!("`{text}` is not an address for a deployment"),
-            )
-            .help(Some(
-                "write `http://HOST:PORT`, where the process serving it with `--deployments` listens (in Kubernetes, its Service: `http://NAME:8000`)".to_owned(),
-            )),
-        );
-        return None;
-    }
-    Some(text.trim_end_matches('/').to_owned())
 }
 
 /// Checks `--deployments` against the graphs: every name must be a deployment of one of

@@ -265,3 +265,158 @@ async fn a_burst_of_cancelled_calls_does_not_close_the_connection_under_the_othe
     let tripped = burst_of_resets_then_a_call(public.local_addr(), 200).await;
     assert!(tripped.is_err(), "{tripped:?}");
 }
+
+/// A process running `Scorer` whose weight tells its answers apart from another's.
+async fn scorer_weighing(weight: f64) -> Server {
+    let text = format!(
+        "applications:\n  - name: scoring\n    deployments:\n      - name: Scorer\n        max_ongoing_requests: 100\n        max_queued_requests: 100\n        bind_args: {{weight: {weight}}}\n"
+    );
+    App::new()
+        .graph(scoring)
+        .config(serve_runtime::ServeConfig::from_yaml("scorer.yaml", &text).unwrap())
+        .deployments(["Scorer"])
+        .bind("127.0.0.1:0")
+        .await
+        .expect("the scorer's process starts")
+}
+
+#[tokio::test]
+async fn calls_are_balanced_over_every_process_and_status_lists_them() {
+    let (two, three) = (scorer_weighing(2.0).await, scorer_weighing(3.0).await);
+    let text = format!(
+        "applications:\n  - name: scoring\n    deployments:\n      - name: Scorer\n        address: [{}, {}]\n",
+        two.url(),
+        three.url()
+    );
+    let graph = serve_runtime::start_with(
+        scoring,
+        serve_runtime::StartOptions::default()
+            .config(serve_runtime::ServeConfig::from_yaml("split.yaml", &text).unwrap()),
+    )
+    .await
+    .unwrap();
+    // Eight callers at a time, 400 calls: one HTTP/2 connection each way, yet both
+    // processes take their share.
+    let graph = Arc::new(graph);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let graph = Arc::clone(&graph);
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..50 {
+                answers.push(graph.call("abc".into()).await.unwrap());
+            }
+            answers
+        }));
+    }
+    let mut by_two = 0;
+    for task in tasks {
+        for answer in task.await.unwrap() {
+            match answer.as_str() {
+                "ABC=6" => by_two += 1,
+                "ABC=9" => {}
+                other => panic!("{other}"),
+            }
+        }
+    }
+    let share = f64::from(by_two) / 400.0;
+    assert!(
+        (0.3..=0.7).contains(&share),
+        "the first process took {share:.2}"
+    );
+
+    let status = graph.status();
+    let remote = &status.remote[0];
+    assert_eq!(remote.name, "Scorer");
+    let processes: Vec<(&str, &str)> = remote
+        .processes
+        .iter()
+        .map(|p| (p.address.as_str(), p.state.as_str()))
+        .collect();
+    let (a, b) = (two.url(), three.url());
+    assert_eq!(
+        processes,
+        [(a.as_str(), "reachable"), (b.as_str(), "reachable")]
+    );
+
+    // One of them gone: the calls all go to the other, none fails (a call whose
+    // connection is refused is sent to another process), and status says why.
+    two.shutdown().await.unwrap();
+    for _ in 0..50 {
+        assert_eq!(graph.call("abc".into()).await.unwrap(), "ABC=9");
+    }
+    let status = graph.status();
+    let gone = &status.remote[0].processes[0];
+    assert_eq!(
+        (gone.state.as_str(), gone.fault.as_deref()),
+        ("ejected", Some("unreachable"))
+    );
+    assert!(status.remote[0].is_reachable());
+    assert!(status.degraded().is_empty());
+}
+
+#[tokio::test]
+async fn a_graph_whose_remote_deployment_is_down_is_ready_but_degraded() {
+    let scorer = scorer_with_secret().await;
+    let url = scorer.url();
+    scorer.shutdown().await.unwrap();
+    let ingress = App::new()
+        .graph(scoring)
+        .graph(measuring)
+        .config(config_with(&url))
+        .call_secret(secret())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = ingress.local_addr();
+    let (status, body) = http(addr, "GET", "/-/healthz", "").await;
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"status": "ok"})),
+        "untried is not down"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            http(addr, "POST", "/score", r#"{"text": "a"}"#).await.0,
+            503
+        );
+    }
+    let (status, body) = http(addr, "GET", "/-/healthz", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["degraded"], serde_json::json!(["scoring/Scorer"]));
+    let (_, apps) = http(addr, "GET", "/-/applications", "").await;
+    let scoring = &apps["applications"]["scoring"];
+    assert_eq!(
+        scoring["remote_deployments"]["Scorer"]["status"], "UNREACHABLE",
+        "{apps}"
+    );
+    assert!(
+        scoring["message"]
+            .as_str()
+            .unwrap()
+            .contains("`Scorer`: no process of it takes calls"),
+        "{apps}"
+    );
+    let process = &scoring["remote_deployments"]["Scorer"]["processes"][0];
+    assert_eq!(process["state"], "ejected", "{process}");
+    assert_eq!(process["fault"], "unreachable", "{process}");
+    // The other graph is served all along.
+    let (status, body) = http(addr, "POST", "/measure", r#"{"text": "four"}"#).await;
+    assert_eq!((status, body), (200, serde_json::json!(4)));
+
+    // Three calls refused, then ejected: the fourth failed without a call.
+    let (_, metrics) = super::common::http_text(addr, "GET", "/-/metrics", &[], "").await;
+    let process = format!("application=\"scoring\",deployment=\"Scorer\",process=\"{url}\"");
+    let failures =
+        format!("serve_remote_call_failure_counter_total{{{process},reason=\"unreachable\"}} 3\n");
+    assert!(metrics.contains(&failures), "{metrics}");
+    assert!(
+        metrics.contains(&format!("serve_remote_process_ejected{{{process}}} 1\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("serve_remote_call_counter_total{{{process}}} 0\n")),
+        "{metrics}"
+    );
+}
