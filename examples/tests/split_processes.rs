@@ -1,15 +1,20 @@
 //! The example split across processes, for real: `General` (the network) in a process of
-//! its own, the rest in the graph's process, both the built example binary on loopback;
-//! and the Kubernetes manifests `build --target kubernetes` writes for it, checked against
-//! the Kubernetes API's types.
+//! its own, the rest in the graph's process, both the built example binary on loopback,
+//! under steady traffic while `General`'s process is killed and restarted, or stopped
+//! (SIGSTOP) and resumed, and flooded with big unauthenticated calls; and the Kubernetes
+//! manifests `build --target kubernetes` writes for it, checked against the Kubernetes
+//! API's types.
 
 mod common;
 #[path = "../../serve-runtime/src/kubernetes/tests/schema.rs"]
 mod schema;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::{Example, TempDir, classify, file_url, on_a_thread, run_example};
 use http::StatusCode;
@@ -36,54 +41,98 @@ struct Outcome {
     took: Duration,
 }
 
-#[tokio::test]
-async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() {
-    let port = free_port();
-    let dir = TempDir::new("split");
-    let config = dir.path("serve.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "applications:\n  - name: content_understanding\n    deployments:\n      - name: General\n        address: http://127.0.0.1:{port}\n"
-        ),
-    )
-    .unwrap();
-    let images = common::image_path("");
-    let port_text = port.to_string();
-    let general_args = [
-        "serve",
-        "--config",
-        config.as_str(),
-        "--deployments",
-        "General",
-        "--port",
-        port_text.as_str(),
-    ]
-    .map(str::to_owned);
-    let start_general = move || {
-        let args = general_args.clone();
+impl Outcome {
+    fn done(&self) -> Instant {
+        self.sent + self.took
+    }
+}
+
+/// The example as two processes: `General` apart on `port`, the graph's process calling
+/// it; both with `env`.
+struct Split {
+    general_args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    general: Option<Example>,
+    graph: Example,
+}
+
+impl Split {
+    async fn start(env: &[(&'static str, &str)]) -> (Self, TempDir) {
+        let port = free_port();
+        let dir = TempDir::new("split");
+        let config = dir.path("serve.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "applications:\n  - name: content_understanding\n    deployments:\n      - name: General\n        address: http://127.0.0.1:{port}\n"
+            ),
+        )
+        .unwrap();
+        let general_args: Vec<String> = [
+            "serve",
+            "--config",
+            config.as_str(),
+            "--deployments",
+            "General",
+            "--port",
+            &port.to_string(),
+        ]
+        .map(str::to_owned)
+        .into();
+        let env: Vec<(&'static str, String)> =
+            env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let general = Self::start_general(&general_args, &env).await;
+        let images = common::image_path("");
+        let graph_env = env.clone();
+        let graph = on_a_thread(move || {
+            let env: Vec<(&str, &str)> = graph_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Example::start_with_args(&["--config", &config, "--file-root", &images], &env)
+        })
+        .await;
+        let split = Self {
+            general_args,
+            env,
+            general: Some(general),
+            graph,
+        };
+        (split, dir)
+    }
+
+    async fn start_general(args: &[String], env: &[(&'static str, String)]) -> Example {
+        let (args, env) = (args.to_vec(), env.to_vec());
         on_a_thread(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            Example::start_with_args(&args, &[])
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Example::start_with_args(&args, &env)
         })
-    };
-    let general = start_general().await;
-    let graph_config = config.clone();
-    let graph = on_a_thread(move || {
-        Example::start_with_args(&["--config", &graph_config, "--file-root", &images], &[])
-    })
-    .await;
-    let addr = graph.addr;
+        .await
+    }
 
-    // Steady traffic: a photo (for `General`) and a fruit drawing (for `Fruit`, in the
-    // graph's process) in turn, one after another, until told to stop.
-    let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let traffic = {
-        let (outcomes, stop) = (Arc::clone(&outcomes), Arc::clone(&stop));
-        tokio::spawn(async move {
+    async fn restart_general(&mut self) {
+        self.general = Some(Self::start_general(&self.general_args, &self.env).await);
+    }
+
+    fn general(&self) -> &Example {
+        self.general.as_ref().expect("`General` runs")
+    }
+}
+
+/// Steady traffic: a photo (for `General`) and a fruit drawing (for `Fruit`, in the
+/// graph's process) in turn, one after another, until stopped.
+struct Traffic {
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    fn start(addr: SocketAddr) -> Self {
+        let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (out, stopped) = (Arc::clone(&outcomes), Arc::clone(&stop));
+        let task = tokio::spawn(async move {
             let mut photo = false;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stopped.load(Ordering::Relaxed) {
                 photo = !photo;
                 let (url, category) = if photo {
                     (file_url("coffee.png"), "photo")
@@ -95,7 +144,7 @@ async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() 
                     tokio::time::timeout(NO_HANG, classify(addr, &url, category))
                         .await
                         .unwrap_or_else(|_| panic!("a request hung for {NO_HANG:?}"));
-                outcomes.lock().unwrap().push(Outcome {
+                out.lock().unwrap().push(Outcome {
                     sent,
                     photo,
                     status,
@@ -103,78 +152,86 @@ async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() 
                     took: sent.elapsed(),
                 });
             }
-        })
-    };
-    let count = |outcomes: &Arc<Mutex<Vec<Outcome>>>| outcomes.lock().unwrap().len();
-    let wait_for = |n: usize| {
-        let outcomes = Arc::clone(&outcomes);
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while count(&outcomes) < n {
-                assert!(Instant::now() < deadline, "the traffic stalled");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        });
+        Self {
+            outcomes,
+            stop,
+            task,
         }
-    };
+    }
 
-    wait_for(10).await;
-    let killed_at = Instant::now();
-    on_a_thread(move || general.kill()).await;
-    let killed = Instant::now();
-    let before_kill = count(&outcomes);
-    wait_for(before_kill + 10).await;
-    let restarted_at = Instant::now();
-    let _general = start_general().await;
-    // Until a probe finds it back (its ejection runs out: 4 s at the most), photos fail
-    // fast; then they are answered again.
-    let recovered = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let back = outcomes.lock().unwrap().iter().find_map(|o| {
-                (o.photo && o.sent >= restarted_at && o.status == StatusCode::OK)
-                    .then(|| o.sent + o.took)
-            });
-            if let Some(at) = back {
-                break at;
-            }
-            assert!(Instant::now() < deadline, "photos never recovered");
+    fn count(&self) -> usize {
+        self.outcomes.lock().unwrap().len()
+    }
+
+    /// Waits (a minute at most) until `n` more requests are answered.
+    async fn more(&self, n: usize) {
+        let until = self.count() + n;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.count() < until {
+            assert!(Instant::now() < deadline, "the traffic stalled");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    };
-    let after_restart = count(&outcomes);
-    wait_for(after_restart + 10).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    traffic.await.unwrap();
+    }
 
-    let outcomes = outcomes.lock().unwrap().clone();
-    for o in &outcomes {
-        assert!(o.took < NO_HANG, "{o:?}");
-        if !o.photo {
-            // `Fruit` runs in the graph's process: it never noticed.
-            assert_eq!(o.status, StatusCode::OK, "{o:?}");
-            assert_eq!(o.answer["label"]["classifier"], "fruit", "{o:?}");
+    /// Waits (20 s at most) until a photo sent after `since` is answered, and says when.
+    async fn photo_answered_after(&self, since: Instant) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let back = self.outcomes.lock().unwrap().iter().find_map(|o| {
+                (o.photo && o.sent >= since && o.status == StatusCode::OK).then(|| o.done())
+            });
+            if let Some(at) = back {
+                return at;
+            }
+            if Instant::now() > deadline {
+                let outcomes = self.outcomes.lock().unwrap();
+                let last: Vec<_> = outcomes.iter().rev().take(4).collect();
+                panic!("photos never recovered: {last:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    // The photos sent and answered between `from` and `to`.
-    let photos = |from: Instant, to: Instant| {
+
+    /// Stops it and checks what every request must: none hung, and every fruit (which
+    /// needs only the graph's process) was answered.
+    async fn stop(self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        let outcomes = self.outcomes.lock().unwrap().clone();
+        for o in &outcomes {
+            assert!(o.took < NO_HANG, "{o:?}");
+            if !o.photo {
+                assert_eq!(o.status, StatusCode::OK, "{o:?}");
+                assert_eq!(o.answer["label"]["classifier"], "fruit", "{o:?}");
+            }
+        }
         outcomes
-            .iter()
-            .filter(move |o| o.photo && o.sent >= from && o.sent + o.took <= to)
-    };
-    let far_past = killed_at - Duration::from_secs(3600);
-    assert!(photos(far_past, killed_at).count() >= 3, "{outcomes:#?}");
-    for o in photos(far_past, killed_at) {
-        assert_eq!(o.status, StatusCode::OK, "before the kill: {o:?}");
+    }
+}
+
+/// The photos sent and answered between `from` and `to`.
+fn photos(outcomes: &[Outcome], from: Instant, to: Instant) -> Vec<&Outcome> {
+    let between = |o: &&Outcome| o.photo && o.sent >= from && o.done() <= to;
+    outcomes.iter().filter(between).collect()
+}
+
+fn assert_answered(photos: &[&Outcome], when: &str) {
+    assert!(photos.len() >= 3, "too few photos {when}: {photos:#?}");
+    for o in photos {
+        assert_eq!(o.status, StatusCode::OK, "{when}: {o:?}");
         assert_eq!(o.answer["label"]["name"], "espresso", "{o:?}");
     }
-    // Sent after the process was gone and before it was started again: 503, naming it,
-    // at once.
-    let down: Vec<&Outcome> = photos(killed, restarted_at).collect();
+}
+
+/// Photos that needed `General` while no process of it answered: 503 naming it, each
+/// within `bound`.
+fn assert_failed_within(photos: &[&Outcome], bound: Duration) {
     assert!(
-        !down.is_empty(),
+        !photos.is_empty(),
         "no photo was sent while `General` was down"
     );
-    for o in &down {
+    for o in photos {
         assert_eq!(o.status, StatusCode::SERVICE_UNAVAILABLE, "{o:?}");
         assert_eq!(o.answer["code"], "unavailable", "{o:?}");
         assert_eq!(o.answer["deployment"], "General", "{o:?}");
@@ -183,19 +240,142 @@ async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() 
             message.contains("deployment `General` is unavailable"),
             "{o:?}"
         );
-        assert!(o.took < Duration::from_secs(3), "failing took {:?}", o.took);
+        assert!(o.took < bound, "failing took {:?}: {o:?}", o.took);
     }
-    // Once it is back, with no restart of the graph's process, photos are answered again.
+}
+
+#[tokio::test]
+async fn killing_the_network_process_fails_only_its_requests_until_it_is_back() {
+    let (mut split, _dir) = Split::start(&[]).await;
+    let traffic = Traffic::start(split.graph.addr);
+    traffic.more(10).await;
+    let killed_at = Instant::now();
+    let general = split.general.take().unwrap();
+    on_a_thread(move || general.kill()).await;
+    let killed = Instant::now();
+    traffic.more(10).await;
+    let restarted_at = Instant::now();
+    split.restart_general().await;
+    // Until a probe finds it back (its ejection runs out: 4 s at the most), photos fail
+    // fast; then they are answered again, with no restart of the graph's process.
+    let recovered = traffic.photo_answered_after(restarted_at).await;
+    traffic.more(10).await;
+    let outcomes = traffic.stop().await;
+
+    let far_past = killed_at - Duration::from_secs(3600);
+    assert_answered(&photos(&outcomes, far_past, killed_at), "before the kill");
+    // Sent after the process was gone and before it was started again: refused at once.
+    assert_failed_within(
+        &photos(&outcomes, killed, restarted_at),
+        Duration::from_secs(3),
+    );
     let recovery = recovered - restarted_at;
     assert!(
         recovery < Duration::from_secs(10),
         "recovery took {recovery:?}"
     );
     let last: Vec<&Outcome> = outcomes.iter().rev().filter(|o| o.photo).take(3).collect();
-    for o in last {
-        assert_eq!(o.status, StatusCode::OK, "after the restart: {o:?}");
-        assert_eq!(o.answer["label"]["name"], "espresso", "{o:?}");
+    assert_answered(&last, "after the restart");
+}
+
+/// What `kill -SIGNAL pid` does to `example`.
+fn signal(example: &Example, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &example.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_stopped_network_process_fails_its_requests_within_the_ping_bound_and_big_bodies_do_not_grow_it()
+ {
+    let secret = "split-processes-secret-0123456789";
+    let (split, _dir) = Split::start(&[("SERVE_CALL_SECRET", secret)]).await;
+    let traffic = Traffic::start(split.graph.addr);
+    traffic.more(6).await;
+
+    // Four 200 MB calls from a caller without the secret: each refused before its body
+    // is read, so the process does not grow by what they send.
+    let general_addr = split.general().addr;
+    let before_kib = split.general().peak_rss_kib();
+    let floods: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(unauthenticated_flood(general_addr)))
+        .collect();
+    for flood in floods {
+        assert_eq!(flood.await.unwrap(), "HTTP/1.1 401");
     }
+    let grown_kib = split.general().peak_rss_kib() - before_kib;
+    assert!(grown_kib < 16 << 10, "the process grew by {grown_kib} KiB");
+    traffic.more(6).await;
+
+    // Stopped (SIGSTOP), it accepts connections and answers nothing: unanswered pings
+    // (every second, two to answer) fail the photos in flight, then it is ejected and
+    // photos fail at once. The request timeout (a minute) never comes into it.
+    let stopped_at = Instant::now();
+    signal(split.general(), "STOP");
+    traffic.more(10).await;
+    let resumed_at = Instant::now();
+    signal(split.general(), "CONT");
+    let recovered = traffic.photo_answered_after(resumed_at).await;
+    traffic.more(6).await;
+    let outcomes = traffic.stop().await;
+
+    assert_answered(
+        &photos(
+            &outcomes,
+            stopped_at - Duration::from_secs(3600),
+            stopped_at,
+        ),
+        "before the stop",
+    );
+    let down = photos(&outcomes, stopped_at, resumed_at);
+    assert_failed_within(&down, Duration::from_secs(5));
+    // Once ejected, photos fail without waiting on it: in the time the rest of the graph
+    // takes (decoding, the other models), far from the two seconds a ping may take.
+    let ejected: Vec<&&Outcome> = down
+        .iter()
+        .filter(|o| o.answer["error"].as_str().unwrap().contains("is ejected"))
+        .collect();
+    assert!(ejected.len() >= 2, "{down:#?}");
+    for o in ejected {
+        assert!(o.took < Duration::from_millis(1500), "{o:?}");
+    }
+    let recovery = recovered - resumed_at;
+    assert!(
+        recovery < Duration::from_secs(10),
+        "recovery took {recovery:?}"
+    );
+    let last: Vec<&Outcome> = outcomes.iter().rev().filter(|o| o.photo).take(3).collect();
+    assert_answered(&last, "after it went on");
+}
+
+/// A call with no secret announcing 200 MB, its body sent until the process hangs up;
+/// the status line it got.
+async fn unauthenticated_flood(addr: SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /-/call/content_understanding/General/classify HTTP/1.1\r\nhost: t\r\ncontent-type: application/vnd.serve.call.v1+msgpack\r\ncontent-length: {}\r\n\r\n",
+        200u64 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let sender = tokio::spawn(async move {
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            if write.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut status = [0u8; 12];
+    tokio::time::timeout(NO_HANG, read.read_exact(&mut status))
+        .await
+        .expect("answered")
+        .unwrap();
+    drop(read);
+    let _ = tokio::time::timeout(NO_HANG, sender).await;
+    String::from_utf8_lossy(&status).into_owned()
 }
 
 #[test]

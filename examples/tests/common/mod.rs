@@ -270,6 +270,11 @@ impl Example {
         .await
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
@@ -325,13 +330,16 @@ pub async fn on_a_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 's
     result.await.expect("the thread finished its work")
 }
 
-/// A fresh folder under the system's temporary one, removed when dropped.
+/// A fresh folder under the system's temporary one, removed when dropped; two tests
+/// asking for the same name at once get two folders.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
-            "content-understanding-{}-{name}",
+            "content-understanding-{}-{name}-{n}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
