@@ -31,7 +31,11 @@ use std::path::PathBuf;
 
 use pipeline::download::FileRoot;
 
-/// The example's own flags, beside the server's.
+/// Understand an image: download, decode and resize it, run three models on it at once,
+/// and classify it with the network its category calls for.
+//
+// (The doc comment above is the binary's `--help` description; these are the example's
+// own flags, beside the server's.)
 #[derive(clap::Args)]
 struct Flags {
     /// The folder file:// image URLs must lie in [default: $CONTENT_FILE_ROOT, else the

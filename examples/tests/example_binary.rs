@@ -452,6 +452,12 @@ async fn file_root_flag_confines_file_urls() {
 
     let help = String::from_utf8(run_example(&["--help"]).stdout).unwrap();
     assert!(help.contains("--file-root <DIR>"), "{help}");
+    // It opens with what the binary does (its flags' doc comment), and `serve` keeps its
+    // own description.
+    assert!(help.starts_with("Understand an image: download"), "{help}");
+    let serve = String::from_utf8(run_example(&["serve", "--help"]).stdout).unwrap();
+    assert!(serve.starts_with("Serve every graph over HTTP"), "{serve}");
+    assert!(serve.contains("--file-root <DIR>"), "{serve}");
     let refused = common::example_command()
         .args(["--port", "0", "--file-root", "/no/such/folder"])
         .output()

@@ -189,7 +189,9 @@ impl ServeArgs {
     }
 }
 
-/// No flags of the app's own: what [`App::run`] parses beside the server's.
+// No flags of the app's own: what `App::run` parses beside the server's. (A doc comment
+// here would become every binary's `--help` description: clap takes an `Args` struct's
+// doc comment as the command's `about`.)
 #[derive(Args, Debug)]
 struct NoFlags {}
 
@@ -247,8 +249,19 @@ impl App {
         A: Args + FromArgMatches,
         F: FnOnce(A, App) -> Result<App, Error>,
     {
-        let command = A::augment_args(Cli::command().name(bin_name()))
-            .mut_subcommand("serve", |serve| A::augment_args(serve));
+        // A binary's own flags join the server's; the doc comment of their struct may
+        // describe the binary, never the `serve` command.
+        let command = A::augment_args(Cli::command().name(bin_name())).mut_subcommand(
+            "serve",
+            |serve| {
+                let about = serve.get_about().cloned();
+                let serve = A::augment_args(serve);
+                match about {
+                    Some(about) => serve.about(about),
+                    None => serve,
+                }
+            },
+        );
         let matches = command.get_matches();
         let cli = match Cli::from_arg_matches(&matches) {
             Ok(cli) => cli,

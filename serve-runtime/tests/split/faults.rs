@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use serve_runtime::{App, CallSecret, PeerHealth, Server, deployment, graph};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpStream;
 
 use super::common::http;
+use super::common::proxy::Proxy;
 use super::{config_with, raw_call, scoring};
 
 const SECRET: &str = "split-test-secret-0123456789";
@@ -119,55 +119,6 @@ async fn measure(text: String) -> usize {
 #[graph(route_prefix = "/measure")]
 async fn measuring(text: String) -> usize {
     measure(text)
-}
-
-/// A TCP proxy on loopback that can stop forwarding: what it reads while stopped it holds
-/// until it goes on, as a stopped process's socket buffers do.
-struct Proxy {
-    addr: SocketAddr,
-    stopped: Arc<watch::Sender<bool>>,
-}
-
-impl Proxy {
-    async fn to(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stopped = Arc::new(watch::channel(false).0);
-        let state = Arc::clone(&stopped);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(target).await else {
-                    continue;
-                };
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                tokio::spawn(pipe(client_read, server_write, state.subscribe()));
-                tokio::spawn(pipe(server_read, client_write, state.subscribe()));
-            }
-        });
-        Self { addr, stopped }
-    }
-
-    fn stop(&self, stopped: bool) {
-        self.stopped.send_replace(stopped);
-    }
-}
-
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if stopped.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
 }
 
 #[tokio::test]
