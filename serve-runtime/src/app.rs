@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::graph::{Graph, IntoGraph};
 use crate::ingress::Respond;
 use crate::ingress::{self, Route, RouteSettings};
-use crate::remote::{CallSecret, PeerHealth};
+use crate::remote::{CallSecret, CallTls, PeerHealth};
 use crate::server::{self, HttpLimits, TlsFiles};
 use crate::spec::GraphSpec;
 
@@ -199,6 +199,17 @@ impl App {
         self
     }
 
+    /// Speaks mutual TLS with the other processes of a split graph: serving calls, this
+    /// process asks for a certificate the CA signed and refuses a handshake without one;
+    /// calling, it checks theirs and presents its own (`--call-tls-cert`,
+    /// `--call-tls-key`, `--call-tls-ca`). Addresses are then `https://`. A certificate and
+    /// key rewritten in place are read again at the next handshake.
+    pub fn call_tls(mut self, tls: CallTls) -> Self {
+        self.start.link.tls_files = Some(tls);
+        self.start.link.tls = None;
+        self
+    }
+
     /// Sets how the processes this one calls are watched: HTTP/2 pings, and when a peer
     /// is ejected (see [`PeerHealth`]).
     pub fn peer_health(mut self, health: PeerHealth) -> Self {
@@ -360,9 +371,10 @@ impl App {
     ///
     /// `stopped` turns true when the server starts to drain (none: a router of the user's).
     async fn start(
-        self,
+        mut self,
         stopped: Option<watch::Receiver<bool>>,
     ) -> Result<(axum::Router, Arc<Admin>), Error> {
+        self.start.link.load()?;
         let specs = self.specs();
         let settings = self.settings().map_err(|e| Error::Config(e.to_string()))?;
         let placement = Placement::new(self.start.resources);
@@ -443,7 +455,7 @@ impl App {
     }
 
     /// Starts every graph, binds `addr` and serves in the background.
-    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
+    pub async fn bind(mut self, addr: impl ToSocketAddrs) -> Result<Server, Error> {
         let (grace_period, limits, admin_addr) = (self.grace_period, self.limits, self.admin_addr);
         if let Some(admin) = admin_addr
             && !admin.ip().is_loopback()
@@ -454,16 +466,28 @@ impl App {
             )));
         }
         // A certificate that cannot be read stops the start before any graph does.
-        let tls = self.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
+        let mut tls = self.tls.as_ref().map(TlsFiles::acceptor).transpose()?;
+        self.start.link.load()?;
+        if let (true, Some(call_tls)) = (self.start.serving.is_some(), &self.start.link.tls) {
+            if tls.is_some() {
+                return Err(Error::Config(
+                    "a process that serves calls (--deployments) takes --call-tls-* for its listener, not --tls-cert".into(),
+                ));
+            }
+            tls = Some(tokio_rustls::TlsAcceptor::from(Arc::clone(
+                &call_tls.server,
+            )));
+        }
         let scheme = if tls.is_some() { "https" } else { "http" };
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let serves_calls = self.start.serving.is_some();
         if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback())
             && serves_calls
             && self.start.link.secret.is_none()
+            && self.start.link.tls.is_none()
         {
             return Err(Error::Config(format!(
-                "the calls of other processes would be served on {open}, which is not loopback, without a call secret; give every process of the graph the same one with --call-secret-file FILE or SERVE_CALL_SECRET (or App::call_secret)"
+                "the calls of other processes would be served on {open}, which is not loopback, without a call secret or mutual TLS; give every process of the graph the same secret with --call-secret-file FILE or SERVE_CALL_SECRET (or App::call_secret), or certificates with --call-tls-cert, --call-tls-key and --call-tls-ca"
             )));
         }
         let limits = server::Listening {

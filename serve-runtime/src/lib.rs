@@ -97,7 +97,7 @@ pub use multiplex::Loaded;
 #[cfg(feature = "otlp")]
 pub use observe::otlp::{OtlpGuard, otlp_layer};
 pub use options::{AutoscalingConfig, DeploymentOptions, Executor};
-pub use remote::{CallSecret, PeerHealth, PeerStatus, RemoteDeploymentStatus};
+pub use remote::{CallSecret, CallTls, PeerHealth, PeerStatus, RemoteDeploymentStatus};
 pub use render::Format;
 pub use serve_macros::{deployment, graph};
 pub use server::{HttpLimits, TlsFiles};

@@ -5,6 +5,8 @@
 mod common;
 #[path = "split/faults.rs"]
 mod faults;
+#[path = "split/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -329,26 +331,18 @@ fn build_shows_the_processes_and_where_each_deployment_can_run() {
         ),
         "{text}"
     );
-    // With an address, the file says so, and reads back.
-    let config = config_with("http://scorer:8000");
-    let text = App::new()
-        .graph(scoring)
-        .config(config)
-        .build_config()
-        .unwrap();
+    // With an address, the file says so, and reads back; several are a list.
+    let built = |address: &str| {
+        let config = config_with(address);
+        App::new().graph(scoring).config(config).build_config()
+    };
+    let text = built("http://scorer:8000").unwrap();
     assert!(
         text.contains("address: \"http://scorer:8000\"  # runs apart"),
         "{text}"
     );
     ServeConfig::from_yaml("built.yaml", &text).expect("what build writes reads back");
-
-    // Several processes for one deployment: a list, written back as one.
-    let config = config_with("[http://scorer-0:8000, http://scorer-1:8000/]");
-    let text = App::new()
-        .graph(scoring)
-        .config(config)
-        .build_config()
-        .unwrap();
+    let text = built("[http://scorer-0:8000, http://scorer-1:8000/]").unwrap();
     assert!(
         text.contains(
             "address: [\"http://scorer-0:8000\", \"http://scorer-1:8000\"]  # runs apart"
@@ -356,8 +350,7 @@ fn build_shows_the_processes_and_where_each_deployment_can_run() {
         "{text}"
     );
     ServeConfig::from_yaml("built.yaml", &text).expect("what build writes reads back");
-    let bad = config_with("[http://scorer-0:8000, scorer-1]");
-    let Err(error) = App::new().graph(scoring).config(bad).build_config() else {
+    let Err(error) = built("[http://scorer-0:8000, scorer-1]") else {
         panic!("an address without a scheme is refused")
     };
     assert!(

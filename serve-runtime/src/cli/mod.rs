@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::config::{ConfigError, Problem, ServeConfig, yaml};
 use crate::error::Error;
 use crate::registry;
-use crate::remote::CallSecret;
+use crate::remote::{CallSecret, CallTls};
 use crate::render::Format;
 use client::{AdminClient, server_error};
 
@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve every graph over HTTP (what runs when no command is given)
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write the config of every graph, as the code sets it, to edit and serve with; or,
     /// with --target kubernetes, the manifests and Dockerfile that run it split
     Build {
@@ -163,6 +163,16 @@ struct ServeArgs {
         conflicts_with = "call_secret_file"
     )]
     call_secret: Option<String>,
+    /// Speak mutual TLS with the graph's other processes: this process's certificate
+    /// chain (PEM), read again when it changes; addresses are then https://
+    #[arg(long, value_name = "FILE", requires_all = ["call_tls_key", "call_tls_ca"])]
+    call_tls_cert: Option<PathBuf>,
+    /// The private key of --call-tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires_all = ["call_tls_cert", "call_tls_ca"])]
+    call_tls_key: Option<PathBuf>,
+    /// The CA certificates (PEM) that sign every process's certificate
+    #[arg(long, value_name = "FILE", requires_all = ["call_tls_cert", "call_tls_key"])]
+    call_tls_ca: Option<PathBuf>,
     /// Log one line per request: its id, route, status and latency
     #[arg(long)]
     access_log: bool,
@@ -251,17 +261,15 @@ impl App {
     {
         // A binary's own flags join the server's; the doc comment of their struct may
         // describe the binary, never the `serve` command.
-        let command = A::augment_args(Cli::command().name(bin_name())).mut_subcommand(
-            "serve",
-            |serve| {
+        let command =
+            A::augment_args(Cli::command().name(bin_name())).mut_subcommand("serve", |serve| {
                 let about = serve.get_about().cloned();
                 let serve = A::augment_args(serve);
                 match about {
                     Some(about) => serve.about(about),
                     None => serve,
                 }
-            },
-        );
+            });
         let matches = command.get_matches();
         let cli = match Cli::from_arg_matches(&matches) {
             Ok(cli) => cli,
@@ -294,7 +302,7 @@ impl App {
     async fn dispatch(self, cli: Cli) -> Result<(), Error> {
         match cli.command {
             None => self.serve_until_signal(cli.serve).await,
-            Some(Command::Serve(args)) => self.serve_until_signal(args).await,
+            Some(Command::Serve(args)) => self.serve_until_signal(*args).await,
             Some(Command::Build {
                 output,
                 target,
@@ -417,6 +425,11 @@ impl App {
             app = app.call_secret(CallSecret::from_file(path)?);
         } else if let Some(secret) = args.call_secret.filter(|s| !s.is_empty()) {
             app = app.call_secret(CallSecret::new(secret)?);
+        }
+        if let (Some(cert), Some(key), Some(ca)) =
+            (&args.call_tls_cert, &args.call_tls_key, &args.call_tls_ca)
+        {
+            app = app.call_tls(CallTls::new(cert, key, ca));
         }
         let serving = args.deployments.filter(|n| !n.is_empty());
         if let Some(names) = &serving {

@@ -7,7 +7,7 @@ use super::model::AddressFile;
 use crate::spec::DeploymentSpec;
 
 /// Checks a config's `address` for a deployment: it must be able to run apart, and each
-/// address must be `http://HOST:PORT`. Several are kept joined by `, `, what the
+/// address must be `http://HOST:PORT` (or `https://`). Several are kept joined by `, `, what the
 /// settings and the split plan carry as the deployment's "where".
 pub(crate) fn check(
     written: &Spanned<AddressFile>,
@@ -32,8 +32,8 @@ pub(crate) fn check(
     let each = written.value.each();
     let mut good = Vec::with_capacity(each.len());
     for text in each.iter().map(|t| t.trim()) {
-        let ok = text
-            .strip_prefix("http://")
+        let ok = (text.strip_prefix("http://"))
+            .or_else(|| text.strip_prefix("https://"))
             .and_then(|rest| {
                 rest.trim_end_matches('/')
                     .parse::<http::uri::Authority>()
@@ -49,7 +49,7 @@ pub(crate) fn check(
                     format!("`{text}` is not an address for a deployment"),
                 )
                 .help(Some(
-                    "write `http://HOST:PORT`, where the process serving it with `--deployments` listens (in Kubernetes, its Service: `http://NAME:8000`), or a list of them".to_owned(),
+                    "write `http://HOST:PORT` (`https://` with mutual TLS), where the process serving it with `--deployments` listens (in Kubernetes, its Service: `http://NAME:8000`), or a list of them".to_owned(),
                 )),
             );
         }

@@ -21,7 +21,7 @@ use crate::graph::{Deploy, Graph, IntoGraph, Nodes};
 use crate::handle::Handle;
 use crate::remote::plan::{self, Place};
 use crate::remote::serve::ServedDeployment;
-use crate::remote::{CallSecret, Link, PeerHealth, RemoteDeployment, RemoteWatch};
+use crate::remote::{CallSecret, CallTls, Link, PeerHealth, RemoteDeployment, RemoteWatch};
 use crate::router::ReplicaSet;
 use crate::spec::{GraphSpec, NameAllocator};
 
@@ -86,6 +86,15 @@ impl StartOptions {
         self.link.health = health;
         self
     }
+
+    /// Calls deployments served by other processes over mutual TLS, with this process's
+    /// certificate and the CA that signs every process's (their addresses are then
+    /// `https://`).
+    pub fn call_tls(mut self, tls: CallTls) -> Self {
+        self.link.tls_files = Some(tls);
+        self.link.tls = None;
+        self
+    }
 }
 
 /// Starts the deployments of one graph, in the order the generated code asks.
@@ -120,7 +129,7 @@ impl Deploy for BuildContext {
             Some(Place::Apart(address)) => {
                 let settings = self.settings.deployment(&name);
                 let options = settings.map_or(D::OPTIONS, |s| s.options);
-                let remote = RemoteDeployment::new(self.graph, &name, address, &self.link);
+                let remote = RemoteDeployment::new(self.graph, &name, address, &self.link)?;
                 self.remote.push(remote.watch());
                 tracing::debug!(deployment = %name, address = ?remote.address(), "deployment runs apart");
                 return Ok(Handle::new(Arc::new(ReplicaSet::apart(
@@ -255,12 +264,14 @@ pub async fn start_with<M, R: IntoGraph<M>>(
     if let Some(serving) = &options.serving {
         plan::check_serving(serving, std::slice::from_ref(&spec))?;
     }
+    let mut link = options.link.clone();
+    link.load()?;
     start_graph::<R::Graph>(
         &placement,
         options.constructor_timeout,
         settings,
         options.serving.as_deref(),
-        &options.link,
+        &link,
     )
     .await
 }

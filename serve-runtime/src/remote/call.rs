@@ -32,19 +32,40 @@ pub struct RemoteDeployment {
 }
 
 impl RemoteDeployment {
-    /// `address`: one `http://HOST:PORT`, or several joined by commas.
-    pub(crate) fn new(graph: &str, deployment: &str, address: Option<String>, link: &Link) -> Self {
-        let peers = address.as_ref().map(|a| {
-            let each: Vec<String> = a.split(',').map(|s| s.trim().to_owned()).collect();
-            Peers::new(&each, link.health)
-        });
-        Self {
+    /// `address`: one `http://HOST:PORT` (`https://` with mutual TLS), or several joined
+    /// by commas. `link` has its TLS files loaded.
+    pub(crate) fn new(
+        graph: &str,
+        deployment: &str,
+        address: Option<String>,
+        link: &Link,
+    ) -> Result<Self, Error> {
+        let each: Vec<String> = address
+            .iter()
+            .flat_map(|a| a.split(',').map(|s| s.trim().to_owned()))
+            .collect();
+        let secure = link.tls.is_some();
+        if let Some(wrong) = each.iter().find(|a| a.starts_with("https://") != secure) {
+            return Err(Error::Config(if secure {
+                format!(
+                    "`{deployment}` is called over mutual TLS (--call-tls-*), so its address must be `https://...`, not `{wrong}`"
+                )
+            } else {
+                format!(
+                    "`{deployment}`'s address `{wrong}` asks for TLS: give this process its certificate, key and CA with --call-tls-cert, --call-tls-key and --call-tls-ca (or App::call_tls)"
+                )
+            }));
+        }
+        let peers = address
+            .as_ref()
+            .map(|_| Peers::new(&each, link.health, link.tls.clone()));
+        Ok(Self {
             graph: graph.to_owned(),
             deployment: deployment.to_owned(),
             address,
             peers,
             link: link.clone(),
-        }
+        })
     }
 
     pub(crate) fn address(&self) -> Option<&str> {

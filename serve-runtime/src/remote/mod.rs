@@ -17,6 +17,9 @@ mod peers;
 pub(crate) mod plan;
 mod secret;
 pub(crate) mod serve;
+mod tls;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,7 @@ pub use codec::{Apart, Codec, InProcess, Wire, WireMode};
 pub use peer::{PeerHealth, PeerStatus};
 pub use secret::CallSecret;
 pub use serve::{WireArgs, WireFuture, wire_reply};
+pub use tls::CallTls;
 
 use crate::error::Error;
 
@@ -42,6 +46,19 @@ pub(crate) const TIMEOUT_HEADER: &str = "serve-timeout-ms";
 pub(crate) struct Link {
     pub(crate) secret: Option<CallSecret>,
     pub(crate) health: PeerHealth,
+    /// Mutual TLS: the files, and what [`Link::load`] made of them.
+    pub(crate) tls_files: Option<CallTls>,
+    pub(crate) tls: Option<Arc<tls::TlsConfigs>>,
+}
+
+impl Link {
+    /// Reads the TLS files, once, before anything is served or called.
+    pub(crate) fn load(&mut self) -> Result<(), Error> {
+        if let (Some(files), None) = (&self.tls_files, &self.tls) {
+            self.tls = Some(files.load()?);
+        }
+        Ok(())
+    }
 }
 
 /// A failed call's answer, as JSON: enough to rebuild the error on the caller's side.

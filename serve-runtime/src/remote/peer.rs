@@ -12,10 +12,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 /// How long connecting to another process may take: past it the call fails with 503
 /// rather than hang while the process is down.
@@ -69,8 +72,23 @@ impl PeerHealth {
     }
 }
 
-/// The HTTP/2 client calls to one peer go through.
-pub(crate) type PeerClient = Client<HttpConnector, Full<Bytes>>;
+/// The HTTP/2 client calls to one peer go through: plain, or over mutual TLS.
+pub(crate) enum PeerClient {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
+impl PeerClient {
+    pub(crate) async fn request(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            PeerClient::Plain(client) => client.request(request).await,
+            PeerClient::Tls(client) => client.request(request).await,
+        }
+    }
+}
 
 /// Why a call did not get a serving process's answer from a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,19 +201,42 @@ impl Drop for Pass<'_> {
 }
 
 impl Peer {
-    pub(crate) fn new(address: String, target: usize, health: PeerHealth) -> Self {
+    /// The process at `address`; over TLS when `tls` is given, its certificate checked
+    /// for `server_name` (the host its deployment's address names).
+    pub(crate) fn new(
+        address: String,
+        target: usize,
+        health: PeerHealth,
+        tls: Option<(&ClientConfig, &str)>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         // A call is retried by the client only when its connection closed before the
         // call was sent.
-        let client = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .http2_only(true)
             .timer(TokioTimer::new())
             .http2_keep_alive_interval(health.ping_interval)
             .http2_keep_alive_timeout(health.ping_timeout)
-            .http2_keep_alive_while_idle(true)
-            .build(connector);
+            .http2_keep_alive_while_idle(true);
+        let client = match tls.and_then(|(config, name)| {
+            let name = ServerName::try_from(name.to_owned()).ok()?;
+            Some((config, name))
+        }) {
+            None => PeerClient::Plain(builder.build(connector)),
+            Some((config, name)) => {
+                connector.enforce_http(false);
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(config.clone())
+                    .https_only()
+                    .with_server_name_resolver(FixedServerNameResolver::new(name))
+                    .enable_http2()
+                    .wrap_connector(connector);
+                PeerClient::Tls(builder.build(connector))
+            }
+        };
         Self {
             address,
             target,
@@ -329,7 +370,7 @@ mod tests {
 
     fn peer(failures: u32) -> Peer {
         let health = PeerHealth::default().ejection(failures, Duration::from_secs(1));
-        Peer::new("http://127.0.0.1:9".into(), 0, health)
+        Peer::new("http://127.0.0.1:9".into(), 0, health, None)
     }
 
     #[tokio::test(start_paused = true)]

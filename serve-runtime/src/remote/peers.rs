@@ -14,25 +14,29 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::peer::{Peer, PeerHealth, PeerStatus};
+use super::tls::TlsConfigs;
 
 /// How often names are looked up again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 
-/// One address as the config writes it: `http://HOST:PORT`.
+/// One address as the config writes it: `http://HOST:PORT`, or `https://` for mutual TLS.
 #[derive(Debug)]
 struct Target {
+    scheme: &'static str,
     host: String,
     port: u16,
 }
 
 impl Target {
     fn parse(address: &str) -> Option<Self> {
-        let authority: http::uri::Authority = address
-            .strip_prefix("http://")?
-            .trim_end_matches('/')
-            .parse()
-            .ok()?;
+        let (scheme, rest) = match address.split_once("://")? {
+            ("http", rest) => ("http", rest),
+            ("https", rest) => ("https", rest),
+            _ => return None,
+        };
+        let authority: http::uri::Authority = rest.trim_end_matches('/').parse().ok()?;
         Some(Self {
+            scheme,
             host: authority.host().trim_matches(['[', ']']).to_owned(),
             port: authority.port_u16()?,
         })
@@ -47,6 +51,7 @@ impl Target {
 pub(crate) struct Peers {
     targets: Vec<Target>,
     health: PeerHealth,
+    tls: Option<Arc<TlsConfigs>>,
     current: ArcSwap<Vec<Arc<Peer>>>,
 }
 
@@ -61,19 +66,24 @@ impl std::fmt::Debug for Peers {
 impl Peers {
     /// The processes at `addresses` (`http://HOST:PORT` each, checked by the config).
     /// Names are resolved in the background, at once and then every few seconds.
-    pub(crate) fn new(addresses: &[String], health: PeerHealth) -> Arc<Self> {
+    pub(crate) fn new(
+        addresses: &[String],
+        health: PeerHealth,
+        tls: Option<Arc<TlsConfigs>>,
+    ) -> Arc<Self> {
         let targets: Vec<Target> = addresses.iter().filter_map(|a| Target::parse(a)).collect();
-        let fixed: Vec<Arc<Peer>> = targets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| t.ip().map(|ip| peer_at(ip, t.port, i, health)))
-            .collect();
-        let named = targets.iter().any(|t| t.ip().is_none());
-        let peers = Arc::new(Self {
+        let mut peers = Self {
             targets,
             health,
-            current: ArcSwap::from_pointee(fixed),
-        });
+            tls,
+            current: ArcSwap::from_pointee(Vec::new()),
+        };
+        let fixed: Vec<Arc<Peer>> = (peers.targets.iter().enumerate())
+            .filter_map(|(i, t)| t.ip().map(|ip| peers.peer_at(i, ip, t.port)))
+            .collect();
+        peers.current = ArcSwap::from_pointee(fixed);
+        let named = peers.targets.iter().any(|t| t.ip().is_none());
+        let peers = Arc::new(peers);
         if named {
             tokio::spawn(keep_resolving(Arc::downgrade(&peers)));
         }
@@ -100,13 +110,13 @@ impl Peers {
                 },
             };
             for (ip, port) in found {
-                let address = address_of(ip, port);
+                let address = address_of(target.scheme, ip, port);
                 if next.iter().any(|p| p.address == address) {
                     continue;
                 }
                 match old.iter().find(|p| p.address == address) {
                     Some(kept) => next.push(Arc::clone(kept)),
-                    None => next.push(peer_at(ip, port, index, self.health)),
+                    None => next.push(self.peer_at(index, ip, port)),
                 }
             }
         }
@@ -144,15 +154,24 @@ impl Peers {
     }
 }
 
-fn address_of(ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("http://{v4}:{port}"),
-        IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+impl Peers {
+    /// The process at `ip` found for the `target`-th address.
+    fn peer_at(&self, target: usize, ip: IpAddr, port: u16) -> Arc<Peer> {
+        let written = &self.targets[target];
+        let address = address_of(written.scheme, ip, port);
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|t| (&t.client, written.host.as_str()));
+        Arc::new(Peer::new(address, target, self.health, tls))
     }
 }
 
-fn peer_at(ip: IpAddr, port: u16, target: usize, health: PeerHealth) -> Arc<Peer> {
-    Arc::new(Peer::new(address_of(ip, port), target, health))
+fn address_of(scheme: &str, ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{scheme}://{v4}:{port}"),
+        IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{port}"),
+    }
 }
 
 async fn keep_resolving(peers: Weak<Peers>) {
@@ -176,14 +195,18 @@ mod tests {
             "http://127.0.0.1:9001".to_owned(),
             "http://127.0.0.2:9002/".to_owned(),
         ];
-        let peers = Peers::new(&written, PeerHealth::default());
+        let peers = Peers::new(&written, PeerHealth::default(), None);
         let addresses: Vec<String> = peers.status().into_iter().map(|s| s.address).collect();
         assert_eq!(
             addresses,
             ["http://127.0.0.1:9001", "http://127.0.0.2:9002"]
         );
 
-        let named = Peers::new(&["http://localhost:9003".to_owned()], PeerHealth::default());
+        let named = Peers::new(
+            &["http://localhost:9003".to_owned()],
+            PeerHealth::default(),
+            None,
+        );
         let one = named.pick(None).await.expect("localhost resolves");
         assert!(one.address.ends_with(":9003"), "{}", one.address);
         // Looked up again, a process still there keeps its peer (its connection).
@@ -198,7 +221,7 @@ mod tests {
         let written: Vec<String> = (1..=2)
             .map(|i| format!("http://127.0.0.{i}:9000"))
             .collect();
-        let peers = Peers::new(&written, PeerHealth::default());
+        let peers = Peers::new(&written, PeerHealth::default(), None);
         let first = peers.pick(None).await.unwrap();
         let _held: Vec<_> = (0..3).map(|_| first.pass().unwrap()).collect();
         for _ in 0..20 {
@@ -212,7 +235,7 @@ mod tests {
                 .await
                 .is_some_and(|p| Arc::ptr_eq(&p, &first))
         );
-        let alone = Peers::new(&written[..1], PeerHealth::default());
+        let alone = Peers::new(&written[..1], PeerHealth::default(), None);
         let only = alone.pick(None).await.unwrap();
         assert!(
             alone.pick(Some(&only)).await.is_none(),

@@ -103,7 +103,7 @@ async fn serving_calls_beyond_loopback_needs_a_secret() {
     };
     let text = error.to_string();
     assert!(
-        text.contains("which is not loopback, without a call secret"),
+        text.contains("which is not loopback, without a call secret or mutual TLS"),
         "{text}"
     );
     let short = CallSecret::new("short").unwrap_err().to_string();
