@@ -40,9 +40,9 @@ impl Protocols {
             .keep_alive_timeout(Duration::from_secs(20))
             .max_concurrent_streams(256);
         if serves_calls {
-            // Peers are authenticated, and one connection carries every call of a
-            // process: a burst of cancellations must not close it under the calls in
-            // flight.
+            // Callers are the graph's own processes (authenticated, off loopback), and
+            // one connection carries every call of a process: a burst of cancellations
+            // must not close it under the calls in flight.
             http2
                 .max_concurrent_streams(4096)
                 .max_pending_accept_reset_streams(Some(4096))
