@@ -225,12 +225,11 @@ async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
         .collect();
     if not_ready.is_empty() {
         let degraded: Vec<String> = admin
-            .status()
+            .served
             .iter()
-            .flat_map(|g| {
-                g.degraded()
-                    .into_iter()
-                    .map(move |d| format!("{}/{d}", g.name))
+            .flat_map(|s| {
+                let names = s.instance.controller.degraded();
+                names.into_iter().map(move |d| format!("{}/{d}", s.graph))
             })
             .collect();
         if degraded.is_empty() {

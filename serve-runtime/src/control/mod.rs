@@ -59,6 +59,17 @@ impl Controller {
         }
     }
 
+    /// The remote deployments no process of which takes calls now: what `/-/healthz`
+    /// reports as degraded. (Reads only the remote ones: probes call it often.)
+    pub(crate) fn degraded(&self) -> Vec<String> {
+        self.remote
+            .iter()
+            .map(RemoteWatch::status)
+            .filter(|r| !r.is_reachable())
+            .map(|r| r.name)
+            .collect()
+    }
+
     /// The names of the deployments with no replica taking calls and making progress
     /// (while any is wanted): what `/-/healthz` reports.
     pub(crate) fn not_ready(&self) -> Vec<&str> {
