@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::ToSocketAddrs;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -23,7 +23,7 @@ use crate::graph::{Graph, IntoGraph};
 use crate::ingress::Respond;
 use crate::ingress::{self, Route, RouteSettings};
 use crate::remote::{CallSecret, CallTls, PeerHealth};
-use crate::server::{self, HttpLimits, TlsFiles};
+use crate::server::{self, HttpLimits, Phase, TlsFiles};
 use crate::spec::GraphSpec;
 
 type StartRoute = Box<
@@ -52,6 +52,7 @@ pub struct App {
     admin_addr: Option<SocketAddr>,
     admin_token: Option<String>,
     access_log: bool,
+    reuse_port: bool,
     config: Option<ServeConfig>,
     /// Tower layers for the graphs' routes, in the order given.
     layers: Vec<Layer>,
@@ -73,6 +74,7 @@ impl Default for App {
             admin_addr: None,
             admin_token: None,
             access_log: false,
+            reuse_port: false,
             config: None,
             layers: Vec::new(),
             #[cfg(feature = "grpc")]
@@ -283,6 +285,18 @@ impl App {
         self
     }
 
+    /// Lets the listeners share their ports with the process this one replaces
+    /// (`SO_REUSEPORT`, Unix), so the new binary starts beside the old one instead of
+    /// failing with "address in use". On Linux every new connection then goes to the
+    /// newest process on the port: start the new one, wait until it is ready, then stop
+    /// the old one (SIGTERM, or [`Server::drain`] and [`Server::shutdown`]); no connection
+    /// is refused or reset on the way. Not meant for several processes serving one port
+    /// for good: the newest takes every new connection.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
     /// How long a client may take to send a request's head (default 10 s); slower clients,
     /// and connections that send nothing, are disconnected.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
@@ -369,10 +383,10 @@ impl App {
 
     /// Starts every graph: their routes, and what the admin routes serve.
     ///
-    /// `stopped` turns true when the server starts to drain (none: a router of the user's).
+    /// `phase` is the server's (none: a router of the user's, which never drains).
     async fn start(
         mut self,
-        stopped: Option<watch::Receiver<bool>>,
+        phase: Option<watch::Receiver<Phase>>,
     ) -> Result<(axum::Router, Arc<Admin>), Error> {
         self.start.link.load()?;
         let specs = self.specs();
@@ -424,10 +438,14 @@ impl App {
             placement,
             self.admin_token,
         );
+        let admin = match &phase {
+            Some(phase) => admin.with_phase(phase.clone()),
+            None => admin,
+        };
         let admin = Arc::new(admin);
         // Without the feature, no entry is a gRPC graph.
         #[cfg(not(feature = "grpc"))]
-        let _ = (grpc_methods, stopped);
+        let _ = (grpc_methods, phase);
         #[cfg(feature = "grpc")]
         let graphs = if grpc_methods.is_empty() {
             graphs
@@ -438,7 +456,7 @@ impl App {
             let services =
                 axum::Router::new().route_service("/grpc.health.v1.Health/{*method}", health);
             let services = self.descriptors.routes(services)?;
-            tracker.spawn(Arc::downgrade(&admin), stopped);
+            tracker.spawn(Arc::downgrade(&admin), phase);
             graphs.merge(services)
         };
         Ok((graphs, admin))
@@ -494,9 +512,12 @@ impl App {
             limits,
             serves_calls,
         };
-        let (stop, stopped) = watch::channel(false);
-        let (graphs, admin) = self.start(Some(stopped.clone())).await?;
-        let listener = TcpListener::bind(&addrs[..]).await?;
+        let reuse_port = self.reuse_port;
+        let (phase, phases) = watch::channel(Phase::Serving);
+        let (graphs, admin) = self.start(Some(phases.clone())).await?;
+        // Bound only once every graph has started: with a shared port, the kernel sends
+        // new connections here from this moment on.
+        let listener = server::bind(&addrs, reuse_port)?;
         let addr = listener.local_addr()?;
         let own_listener = match admin_addr {
             None if addr.ip().is_loopback() => None,
@@ -508,24 +529,18 @@ impl App {
             None => {
                 let admin_router = admin::router(Arc::clone(&admin), false);
                 let both = graphs.merge(admin_router).fallback(fallback);
-                let task = tokio::spawn(server::serve(listener, both, limits, tls, stopped));
+                let task = tokio::spawn(server::serve(listener, both, limits, tls, phases));
                 (vec![task], addr)
             }
             Some(at) => {
-                let admin_listener = TcpListener::bind(at).await?;
+                let admin_listener = server::bind(&[at], reuse_port)?;
                 let admin_addr = admin_listener.local_addr()?;
                 let graphs = graphs
                     .merge(admin::health_router(Arc::clone(&admin)))
                     .fallback(fallback.clone());
                 let admin_router = admin::router(Arc::clone(&admin), true).fallback(fallback);
                 let tasks = vec![
-                    tokio::spawn(server::serve(
-                        listener,
-                        graphs,
-                        limits,
-                        tls,
-                        stopped.clone(),
-                    )),
+                    tokio::spawn(server::serve(listener, graphs, limits, tls, phases.clone())),
                     // The admin listener is on loopback: plain HTTP.
                     tokio::spawn(server::serve(
                         admin_listener,
@@ -535,7 +550,7 @@ impl App {
                             ..limits
                         },
                         None,
-                        stopped,
+                        phases,
                     )),
                 ];
                 (tasks, admin_addr)
@@ -559,7 +574,7 @@ impl App {
             routes,
             admin,
             grace_period,
-            stop,
+            phase,
             tasks,
         })
     }
@@ -574,7 +589,7 @@ pub struct Server {
     routes: Vec<(String, String)>,
     admin: Arc<Admin>,
     grace_period: Duration,
-    stop: watch::Sender<bool>,
+    phase: watch::Sender<Phase>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -638,13 +653,29 @@ impl Server {
         served.instance.controller.scale(deployment, replicas)
     }
 
+    /// Starts draining: `/-/healthz` answers 503 (`"status": "draining"`) and gRPC health
+    /// NOT_SERVING from now on, so load balancers stop sending new work here, while the
+    /// server still accepts and serves everything that comes; its HTTP/1.1 answers close
+    /// their connections, so clients reconnect (to the process that takes over). Call
+    /// [`shutdown`](Self::shutdown) once the load balancers have had time to notice;
+    /// SIGTERM does both, `--drain-delay` apart.
+    pub fn drain(&self) {
+        self.phase.send_if_modified(|phase| {
+            let serving = *phase == Phase::Serving;
+            if serving {
+                *phase = Phase::Draining;
+            }
+            serving
+        });
+    }
+
     /// Stops accepting connections and waits for in-flight requests to finish, up to the
     /// app's grace period; past it, the remaining connections are closed. Then every
     /// replica is drained and its `shutdown` hook runs, within what is left of the grace
     /// period. Fails with [`Error::Shutdown`] when anything was cut off at the end of it
     /// (replicas stuck in blocking calls are abandoned, not waited for).
     pub async fn shutdown(self) -> Result<(), Error> {
-        let _ = self.stop.send(true);
+        self.phase.send_replace(Phase::Stopping);
         let grace_period = self.grace_period;
         let deadline = tokio::time::Instant::now() + grace_period;
         let admin = Arc::clone(&self.admin);

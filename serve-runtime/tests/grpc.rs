@@ -383,7 +383,7 @@ async fn health_follows_the_server() {
     let unknown = health.check(check("other.Service")).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 
-    // Watching sees the server stop serving once it drains.
+    // Watching sees the server stop serving once it starts to drain.
     let mut watch = health
         .watch(check("test.v1.Classifier"))
         .bounded()
@@ -392,12 +392,15 @@ async fn health_follows_the_server() {
         .into_inner();
     let first = watch.message().bounded().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::Serving);
-    let stopping = tokio::spawn(server.shutdown());
+    server.drain();
     // The last word of the watch is NOT_SERVING, then it ends, letting the drain finish.
     let next = watch.message().bounded().await.unwrap().unwrap();
     assert_eq!(next.status(), ServingStatus::NotServing);
     assert!(watch.message().bounded().await.unwrap().is_none());
-    stopping.bounded().await.unwrap().unwrap();
+    // Draining, the server still answers: new work is told to go elsewhere.
+    let reply = health.check(check("")).bounded().await.unwrap();
+    assert_eq!(reply.into_inner().status(), ServingStatus::NotServing);
+    server.shutdown().bounded().await.unwrap();
 }
 
 #[tokio::test]

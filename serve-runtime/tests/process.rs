@@ -1,5 +1,6 @@
-//! Shutdown of a real serving process: SIGTERM and Ctrl-C (SIGINT) with a request in
-//! flight, and a request that outlives the grace period. The process is the `linger`
+//! Shutdown of a real serving process: SIGTERM (which drains first) and Ctrl-C (SIGINT)
+//! with a request in flight, a request that outlives the grace period, and a process
+//! replaced by a new one on the same port under load. The process is the `linger`
 //! example, which `cargo test -p serve-runtime` builds.
 #![cfg(unix)]
 
@@ -7,7 +8,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 fn linger_binary() -> PathBuf {
@@ -30,6 +32,8 @@ fn linger_binary() -> PathBuf {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// Where its admin routes are (its main address unless `--admin-port` was given).
+    admin: SocketAddr,
     log: mpsc::Receiver<String>,
 }
 
@@ -41,9 +45,15 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Starts it with `args` (after `--port 0`, unless they give a port).
     fn start(args: &[&str]) -> Server {
+        let port: &[&str] = if args.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = Command::new(linger_binary())
-            .args(["--port", "0"])
+            .args(port)
             .args(args)
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
@@ -58,16 +68,24 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
+        let (addr, admin) = loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let line = log
                 .recv_timeout(wait)
                 .expect("`ready on http://...` in the log within a minute");
             if let Some(rest) = line.split("ready on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                let admin = line.split("dashboard: http://").nth(1).unwrap();
+                let admin = admin.split('/').next().unwrap().parse().unwrap();
+                break (addr, admin);
             }
         };
-        Server { child, addr, log }
+        Server {
+            child,
+            addr,
+            admin,
+            log,
+        }
     }
 
     fn signal(&self, signal: &str) {
@@ -120,12 +138,38 @@ fn linger(addr: SocketAddr, ms: u64) -> mpsc::Receiver<String> {
     rx
 }
 
+/// `GET path` on a connection of its own: the whole answer.
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let raw = format!("GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
 fn drains_then_exits_0(signal: &str) {
-    let mut server = Server::start(&[]);
+    let mut server = Server::start(&["--drain-delay", "1"]);
     let reply = linger(server.addr, 1500);
     // The request is in the graph well before it ends.
     std::thread::sleep(Duration::from_millis(400));
     server.signal(signal);
+    if signal == "-TERM" {
+        // Not ready from the signal on, yet still accepting and serving, asking its
+        // HTTP/1.1 clients to reconnect.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let health = loop {
+            let health = get(server.admin, "/-/healthz");
+            if health.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
+                break health;
+            }
+        };
+        assert!(health.contains(r#""status":"draining""#), "{health}");
+        let mut connection = None;
+        one_request(server.addr, &mut connection, true).expect("served while draining");
+        assert!(connection.is_none(), "the answer said `connection: close`");
+    }
     let reply = reply
         .recv_timeout(Duration::from_secs(30))
         .expect("the request in flight was answered");
@@ -171,4 +215,176 @@ fn a_request_past_the_grace_period_is_cut_and_the_exit_says_so() {
         "the request was cut, not answered: {reply}"
     );
     assert!(signalled.elapsed() < Duration::from_secs(10));
+}
+
+/// Requests sent back to back from `keep_alive` threads on keep-alive connections and from
+/// `one_shot` threads on a new connection each, as a strict client does: nothing is
+/// retried, and every refused connection, broken connection or status other than 200 is
+/// a failure. A keep-alive connection is opened again only when an answer says
+/// `connection: close` (or after a failure).
+struct Load {
+    answered: Arc<AtomicU64>,
+    failures: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, keep_alive: usize, one_shot: usize) -> Load {
+        let answered = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..keep_alive + one_shot)
+            .map(|i| {
+                let reuse = i < keep_alive;
+                let (answered, failures, stop) = (
+                    Arc::clone(&answered),
+                    Arc::clone(&failures),
+                    Arc::clone(&stop),
+                );
+                std::thread::spawn(move || {
+                    let mut connection = None;
+                    while !stop.load(Ordering::Relaxed) {
+                        match one_request(addr, &mut connection, reuse) {
+                            Ok(()) => answered.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                connection = None;
+                                failures.lock().unwrap().push(e);
+                                continue;
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        Load {
+            answered,
+            failures,
+            stop,
+            threads,
+        }
+    }
+
+    fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `more` further requests were answered (a minute at most).
+    fn wait_for_more(&self, more: u64) {
+        let target = self.answered() + more;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.answered() < target {
+            assert!(
+                Instant::now() < deadline,
+                "the load stalled at {} answers: {:?}",
+                self.answered(),
+                self.failures.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops it: every failure seen.
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        std::mem::take(&mut self.failures.lock().unwrap())
+    }
+}
+
+/// `POST /linger {"ms":0}` on `connection` (opened first when there is none).
+fn one_request(
+    addr: SocketAddr,
+    connection: &mut Option<BufReader<TcpStream>>,
+    reuse: bool,
+) -> Result<(), String> {
+    if connection.is_none() {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect: {e}"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        *connection = Some(BufReader::new(stream));
+    }
+    let reader = connection.as_mut().unwrap();
+    let body = r#"{"ms":0}"#;
+    let request = format!(
+        "POST /linger HTTP/1.1\r\nhost: t\r\nconnection: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        if reuse { "keep-alive" } else { "close" },
+        body.len()
+    );
+    reader
+        .get_mut()
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err(format!("closed after {} lines of an answer", head.len()));
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_ascii_lowercase());
+    }
+    let length: usize = head
+        .iter()
+        .find_map(|h| h.strip_prefix("content-length: "))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no content-length: {head:?}"))?;
+    let mut answer = vec![0; length];
+    reader
+        .read_exact(&mut answer)
+        .map_err(|e| format!("read body: {e}"))?;
+    if !head[0].starts_with("http/1.1 200") {
+        return Err(format!("{head:?} {}", String::from_utf8_lossy(&answer)));
+    }
+    if head.iter().any(|h| h == "connection: close") {
+        *connection = None;
+    }
+    Ok(())
+}
+
+/// A new binary started beside the old one on the same port (`--reuse-port`), then the old
+/// one stopped with SIGTERM, as a restart on one host does it: under load from a strict
+/// client, no request fails and no connection is refused or reset.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_process_replaced_on_its_port_under_load_fails_no_request() {
+    let shared = ["--reuse-port", "--admin-port", "0", "--drain-delay", "1"];
+    let mut old = Server::start(&shared);
+    let load = Load::start(old.addr, 4, 2);
+    load.wait_for_more(200);
+
+    let port = old.addr.port().to_string();
+    let new = Server::start(&[&shared[..], &["--port", &port]].concat());
+    load.wait_for_more(200);
+    old.signal("-TERM");
+    let status = old.exit_within(Duration::from_secs(30));
+    assert!(status.success(), "{status}: {}", old.rest_of_log());
+    // Everything now goes to the new process.
+    load.wait_for_more(200);
+    let answered = load.answered();
+    let failures = load.stop();
+    assert!(
+        failures.is_empty(),
+        "{} of {answered} requests failed: {failures:?}",
+        failures.len()
+    );
+    let metrics = get(new.admin, "/-/metrics");
+    let served: u64 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("serve_num_http_requests_total{") && l.contains("status_code=\"200\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of answers in {metrics}"));
+    assert!(served >= 200, "the new process answered {served}");
 }

@@ -29,6 +29,7 @@ use crate::config::{ServeConfig, ServeSettings, yaml};
 use crate::control::placement::Placement;
 use crate::control::status::GraphStatus;
 use crate::ingress::{Front, Served, error_response};
+use crate::server::Phase;
 use crate::spec::GraphSpec;
 
 pub use deploy::DeployReport;
@@ -54,6 +55,8 @@ pub(crate) struct Admin {
     bin: String,
     /// One config is applied at a time.
     deploying: tokio::sync::Mutex<()>,
+    /// The server's phase: `/-/healthz` says not ready once it drains.
+    phase: tokio::sync::watch::Receiver<Phase>,
 }
 
 impl Admin {
@@ -77,7 +80,15 @@ impl Admin {
             token,
             bin: crate::cli::bin_name(),
             deploying: tokio::sync::Mutex::new(()),
+            // A router of the user's never drains.
+            phase: tokio::sync::watch::channel(Phase::Serving).1,
         }
+    }
+
+    /// Follows a server's phase, for `/-/healthz`.
+    pub(crate) fn with_phase(mut self, phase: tokio::sync::watch::Receiver<Phase>) -> Self {
+        self.phase = phase;
+        self
     }
 
     pub(crate) fn status(&self) -> Vec<GraphStatus> {
@@ -205,13 +216,21 @@ async fn authorize(State(admin): State<Arc<Admin>>, request: Request, next: Next
 
 /// 200 while every deployment of every graph has a replica taking calls and making
 /// progress; 503 naming those that have none (starting, failed, being replaced, or every
-/// replica stalled).
+/// replica stalled), and 503 `draining` from the moment the server starts to shut down,
+/// while it still serves what comes, so load balancers send no more.
 ///
 /// A deployment another process runs does not make this process unready when no process
 /// of it takes calls: the answer stays 200, with `"status": "degraded"` naming it. Not
 /// ready would take this process out of its load balancer and fail the requests that do
 /// not need that deployment too; degraded, only those that need it fail, at once.
 async fn healthz(State(admin): State<Arc<Admin>>) -> Response {
+    if *admin.phase.borrow() != Phase::Serving {
+        let body = serde_json::json!({
+            "status": "draining",
+            "error": "this process is shutting down: it finishes what it was sent, and takes no more once its drain delay ends",
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
     let not_ready: Vec<String> = admin
         .served
         .iter()

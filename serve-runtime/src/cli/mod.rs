@@ -132,11 +132,21 @@ struct ServeArgs {
     /// NVIDIA driver reports them]
     #[arg(long)]
     num_gpus: Option<u32>,
-    /// Seconds to let requests in flight finish, then drain replicas, after Ctrl-C or
-    /// SIGTERM; what is still running then is cut off and the exit status says so
-    /// [default: 30]
+    /// Seconds to let requests in flight finish, then drain replicas, once the server
+    /// stops accepting; what is still running then is cut off and the exit status says
+    /// so [default: 30]
     #[arg(long, value_name = "SECONDS", value_parser = non_negative)]
     grace_period: Option<f64>,
+    /// Seconds between SIGTERM and no longer accepting connections: meanwhile /-/healthz
+    /// answers 503, so load balancers (Kubernetes endpoints) stop sending, and everything
+    /// that still comes is served. Ctrl-C, or a second signal, skips what is left of it
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative, default_value = "5")]
+    drain_delay: f64,
+    /// Share the port with the process this one replaces (SO_REUSEPORT): start the new
+    /// binary beside the old one, wait until it is ready, then SIGTERM the old one. On
+    /// Linux every new connection goes to the newest process on the port
+    #[arg(long)]
+    reuse_port: bool,
     /// Serve over TLS with this certificate chain (PEM, the server's certificate first);
     /// HTTP/2 and HTTP/1.1 are offered by ALPN
     #[arg(long, value_name = "FILE", requires = "tls_key")]
@@ -421,6 +431,9 @@ impl App {
         if args.access_log {
             app = app.access_log(true);
         }
+        if args.reuse_port {
+            app = app.reuse_port(true);
+        }
         if let Some(path) = &args.call_secret_file {
             app = app.call_secret(CallSecret::from_file(path)?);
         } else if let Some(secret) = args.call_secret.filter(|s| !s.is_empty()) {
@@ -482,8 +495,20 @@ impl App {
                 names.join(", ")
             ),
         }
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        let mut signals = Signals::new()?;
+        if signals.next().await == Signal::Terminate && args.drain_delay > 0.0 {
+            server.drain();
+            tracing::info!(
+                "draining: /-/healthz answers 503; accepting and serving for {} s more (a second signal ends that)",
+                args.drain_delay
+            );
+            let delay = std::time::Duration::from_secs_f64(args.drain_delay);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = signals.next() => {}
+            }
+        }
+        tracing::info!("shutting down: accepting no more, finishing in-flight requests");
         let stopped = server.shutdown().await;
         logs.finish().await;
         stopped
@@ -557,23 +582,37 @@ async fn deploy(file: &std::path::Path, admin: &AdminArgs) -> Result<(), Error> 
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The signals that stop a server: SIGTERM (an orchestrator's stop, which drains first)
+/// and Ctrl-C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    Terminate,
+    Interrupt,
+}
+
+struct Signals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Listens from now on: a signal that comes while the server runs is not lost.
+    fn new() -> Result<Self, Error> {
+        Ok(Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| Error::Config(format!("could not listen for SIGTERM: {e}")))?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        let terminate = self.terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+            _ = terminate => Signal::Terminate,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

@@ -18,6 +18,7 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 use crate::admin::Admin;
 use crate::ingress::Served;
+use crate::server::Phase;
 
 /// How often the statuses are brought up to date.
 const PERIOD: Duration = Duration::from_millis(500);
@@ -58,16 +59,18 @@ impl HealthTracker {
         )
     }
 
-    /// Keeps the statuses current until the server drains (`stopped` turns true) or its
+    /// Keeps the statuses current until the server drains (`phase` leaves serving) or its
     /// admin state is dropped (a router that is no longer served).
-    pub(crate) fn spawn(self, admin: Weak<Admin>, mut stopped: Option<watch::Receiver<bool>>) {
+    pub(crate) fn spawn(self, admin: Weak<Admin>, mut phase: Option<watch::Receiver<Phase>>) {
         if let Some(admin) = admin.upgrade() {
             // Answer from the first check on, not from the task's first turn.
             self.statuses.send_replace(self.statuses(&admin, false));
         }
         tokio::spawn(async move {
             loop {
-                let draining = stopped.as_ref().is_some_and(|s| *s.borrow());
+                let draining = phase
+                    .as_ref()
+                    .is_some_and(|p| *p.borrow() != Phase::Serving);
                 let Some(admin) = admin.upgrade() else { break };
                 let now = self.statuses(&admin, draining);
                 drop(admin);
@@ -80,7 +83,7 @@ impl HealthTracker {
                     break;
                 }
                 let changed = async {
-                    match stopped.as_mut() {
+                    match phase.as_mut() {
                         Some(s) => {
                             let _ = s.changed().await;
                         }

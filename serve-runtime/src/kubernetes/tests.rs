@@ -154,7 +154,14 @@ fn the_ingress_serves_the_routes_and_the_others_their_deployments() {
         let secret = ["--call-secret-file", "/var/run/serve/call-secret/secret"];
         [
             &args[..],
-            &["--port", "8000", "--grace-period", grace],
+            &[
+                "--port",
+                "8000",
+                "--drain-delay",
+                "5",
+                "--grace-period",
+                grace,
+            ],
             &secret,
         ]
         .concat()
@@ -207,10 +214,11 @@ fn probes_ask_healthz_and_allow_a_slow_start() {
 }
 
 #[test]
-fn pods_get_the_grace_period_rounded_up_and_the_config_mounted() {
+fn pods_get_the_drain_and_grace_period_rounded_up_and_the_config_mounted() {
     let deployment = object("general", "Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(pod["terminationGracePeriodSeconds"], 13);
+    // 5 s of drain, then 12.5 s of grace.
+    assert_eq!(pod["terminationGracePeriodSeconds"], 18);
     assert_eq!(deployment["spec"]["replicas"], 2);
     assert_eq!(
         deployment["metadata"]["name"],

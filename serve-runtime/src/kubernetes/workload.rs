@@ -15,6 +15,10 @@ const HEALTH_PATH: &str = "/-/healthz";
 /// Where the call secret is mounted, and the key of the Secret that holds it.
 const SECRET_DIR: &str = "/var/run/serve/call-secret";
 const SECRET_KEY: &str = "secret";
+/// Seconds a pod keeps accepting after SIGTERM, not ready, while Kubernetes takes it out
+/// of its Services' endpoints (which every node learns a few seconds later); no `preStop`
+/// hook is needed for it.
+const DRAIN_DELAY_S: u64 = 5;
 
 /// Float sums such as 0.1 + 0.2 + 0.7 land a hair above the whole number they mean;
 /// rounding up should not turn that hair into one more GPU or second.
@@ -60,7 +64,8 @@ fn pod_template(cluster: &Cluster, process: &Process) -> Value {
     json!({
         "metadata": { "labels": labels(cluster, process) },
         "spec": {
-            "terminationGracePeriodSeconds": grace,
+            // The drain, then the grace period: the kubelet kills only past both.
+            "terminationGracePeriodSeconds": DRAIN_DELAY_S + grace,
             // The Dockerfile's user is numeric, so the kubelet can check this; its group
             // owns the mounted files, so the secret can be readable by it alone.
             "securityContext": { "runAsNonRoot": true, "fsGroup": USER_ID },
@@ -82,8 +87,9 @@ fn pod_template(cluster: &Cluster, process: &Process) -> Value {
     })
 }
 
-/// The `serve` command line. The server drains within `--grace-period`, given the same
-/// whole seconds as the pod's terminationGracePeriodSeconds.
+/// The `serve` command line. On SIGTERM the server drains for `--drain-delay`, then
+/// finishes what is in flight within `--grace-period`: together, the pod's
+/// terminationGracePeriodSeconds.
 fn args(cluster: &Cluster, process: &Process, grace: u64) -> Vec<String> {
     let mut args: Vec<String> = [
         "serve",
@@ -93,6 +99,8 @@ fn args(cluster: &Cluster, process: &Process, grace: u64) -> Vec<String> {
         "0.0.0.0",
         "--port",
         &cluster.port.to_string(),
+        "--drain-delay",
+        &DRAIN_DELAY_S.to_string(),
         "--grace-period",
         &grace.to_string(),
     ]

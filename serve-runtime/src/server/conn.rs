@@ -12,6 +12,8 @@ use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
+use super::CloseWhenDraining;
+
 /// What every HTTP/2 client sends first (RFC 9113, section 3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -60,7 +62,7 @@ impl Protocols {
     pub(crate) async fn serve<IO>(
         &self,
         mut io: IO,
-        service: TowerToHyperService<axum::Router>,
+        service: TowerToHyperService<CloseWhenDraining<axum::Router>>,
         watcher: Watcher,
     ) -> Result<(), hyper::Error>
     where

@@ -12,9 +12,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 mod conn;
+mod drain;
+mod listen;
 mod tls;
 
 use conn::Protocols;
+pub(crate) use drain::Phase;
+use drain::{CloseWhenDraining, DrainFlag};
+pub(crate) use listen::bind;
 pub use tls::TlsFiles;
 
 /// The limits that keep slow or idle clients from holding the server: what an [`App`]
@@ -55,25 +60,31 @@ pub(crate) struct Listening {
     pub(crate) serves_calls: bool,
 }
 
-/// Serves `router` on `listener` until `stop` turns true, then stops accepting and waits
-/// for the connections in flight to finish their requests. HTTP/1.1 and HTTP/2 (told
-/// apart by the client's first bytes), over TLS when `tls` is given.
+/// Serves `router` on `listener` until `phase` reaches [`Phase::Stopping`], then stops
+/// accepting and waits for the connections in flight to finish their requests (while it
+/// drains, HTTP/1.1 answers close their connections). HTTP/1.1 and HTTP/2 (told apart by
+/// the client's first bytes), over TLS when `tls` is given.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
     listening: Listening,
     tls: Option<TlsAcceptor>,
-    mut stop: watch::Receiver<bool>,
+    phase: watch::Receiver<Phase>,
 ) -> std::io::Result<()> {
+    let draining = DrainFlag::follow(phase.clone());
+    let mut phase = phase;
     let stopped = async move {
         // The sender is gone when the `Server` handle was dropped: keep serving, as
         // documented, until the runtime stops.
-        if stop.wait_for(|stop| *stop).await.is_err() {
+        if phase.wait_for(|p| *p == Phase::Stopping).await.is_err() {
             std::future::pending::<()>().await;
         }
     };
     tokio::pin!(stopped);
-    let service = TowerToHyperService::new(router);
+    let service = TowerToHyperService::new(CloseWhenDraining {
+        inner: router,
+        draining,
+    });
     let limits = listening.limits;
     let protocols = Protocols::new(limits.header_read_timeout, listening.serves_calls);
     let graceful = GracefulShutdown::new();
