@@ -425,3 +425,112 @@ fn the_kubernetes_manifests_of_the_example_are_valid_objects() {
     // A ConfigMap, and a Deployment and a Service for each of the two processes.
     assert_eq!(checked, 5);
 }
+
+/// A copy of the example binary with bytes appended: another build (its file differs, as
+/// a rebuild's does) with the same interfaces.
+fn rebuilt_binary(dir: &TempDir) -> std::path::PathBuf {
+    let copy = std::path::PathBuf::from(dir.path("content_understanding-rebuilt"));
+    std::fs::copy(common::example_binary(), &copy).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&copy)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"another build").unwrap();
+    copy
+}
+
+/// A new binary started beside a process, on its port (`--reuse-port`); once it is
+/// ready, the old process is stopped with SIGTERM, and waited for.
+async fn replace(old: Example, binary: &std::path::Path, args: &[String]) -> Example {
+    let (binary, args) = (binary.to_owned(), args.to_vec());
+    on_a_thread(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let new = Example::start_from(common::command_for(&binary), &args, &[]);
+        let status = old.terminate(Duration::from_secs(60));
+        assert!(status.success(), "the old process exited with {status}");
+        new
+    })
+    .await
+}
+
+/// A rolling update of the split example, one process at a time, to a rebuilt binary
+/// whose interfaces did not change, under steady traffic: first `General`'s process, then
+/// the graph's, each replaced on its port. Every request is answered, none fails.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn rolling_every_process_to_a_rebuilt_binary_fails_no_request() {
+    let (graph_port, general_port) = (free_port(), free_port());
+    let dir = TempDir::new("rolling");
+    let config = dir.path("serve.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "applications:\n  - name: content_understanding\n    deployments:\n      - name: General\n        address: http://127.0.0.1:{general_port}\n"
+        ),
+    )
+    .unwrap();
+    let shared = ["--config", &config, "--reuse-port", "--drain-delay", "1"];
+    let general_args: Vec<String> = [
+        &shared[..],
+        &[
+            "--deployments",
+            "General",
+            "--port",
+            &general_port.to_string(),
+        ],
+    ]
+    .concat()
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let images = common::image_path("");
+    let graph_args: Vec<String> = [
+        &shared[..],
+        &["--file-root", &images, "--port", &graph_port.to_string()],
+    ]
+    .concat()
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let example = common::example_binary();
+    let general = Split::start_general(&general_args, &[]).await;
+    let graph = start_from(&example, &graph_args).await;
+    let traffic = Traffic::start(graph.addr);
+    traffic.more(6).await;
+
+    let rebuilt = rebuilt_binary(&dir);
+    let _general = replace(general, &rebuilt, &general_args).await;
+    traffic.more(6).await;
+    let _graph = replace(graph, &rebuilt, &graph_args).await;
+    traffic.more(6).await;
+    let outcomes = traffic.stop().await;
+
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.status != StatusCode::OK)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:#?}",
+        failed.len(),
+        outcomes.len()
+    );
+    assert_answered(
+        &photos(
+            &outcomes,
+            Instant::now() - Duration::from_secs(3600),
+            Instant::now(),
+        ),
+        "throughout",
+    );
+}
+
+/// The graph's process, started from `binary` with `args`.
+async fn start_from(binary: &std::path::Path, args: &[String]) -> Example {
+    let (binary, args) = (binary.to_owned(), args.to_vec());
+    on_a_thread(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Example::start_from(common::command_for(&binary), &args, &[])
+    })
+    .await
+}

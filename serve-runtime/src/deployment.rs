@@ -27,6 +27,11 @@ pub trait Client<D>: Clone + Send + Sync + 'static {
     /// here, and encodes its result.
     #[doc(hidden)]
     fn serve_wire(&self, method: &str, body: bytes::Bytes) -> crate::remote::WireFuture;
+    /// Every method's name, with the shapes of its arguments then its result (empty for
+    /// a deployment that always runs in its callers' process): what its fingerprint is
+    /// made of.
+    #[doc(hidden)]
+    fn wire_shapes() -> Vec<(&'static str, Vec<String>)>;
 }
 
 /// The name and options of a deployment: what `#[deployment(...)]` on a struct or fn says.

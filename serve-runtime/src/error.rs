@@ -37,7 +37,8 @@ pub enum Error {
         deployment: String,
     },
     /// A deployment that runs in another process could not be reached, or refused the
-    /// call before running it (another build, a process that does not serve it).
+    /// call before running it (another version of its interface, a process that does not
+    /// serve it).
     #[error("deployment `{deployment}` is unavailable: {reason}")]
     Unavailable {
         /// The deployment that could not be called.

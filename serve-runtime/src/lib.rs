@@ -172,6 +172,11 @@ pub mod __private {
     pub use serde;
     pub use tokio::try_join;
 
+    /// What a value looks like on the wire, when its deployment can run apart.
+    pub fn wire_shape<T>(codec: ::core::option::Option<Codec<T>>) -> ::std::string::String {
+        codec.map(|codec| codec.shape()).unwrap_or_default()
+    }
+
     /// A method name another process asked for that the deployment does not have (the
     /// serving side checks the names first, so this is a backstop).
     pub fn wire_unknown(deployment: &str, method: &str) -> WireFuture {

@@ -190,7 +190,7 @@ async fn a_stopped_process_fails_calls_fast_and_a_restarted_one_serves_again() {
 }
 
 #[tokio::test]
-async fn calls_from_another_build_or_encoding_are_refused() {
+async fn calls_of_another_interface_or_encoding_are_refused() {
     let scorer = scorer_process("127.0.0.1:0".parse().unwrap()).await;
     let path = "/-/call/scoring/Scorer/score";
     // `http_text` sends JSON: not the call encoding.
@@ -200,17 +200,16 @@ async fn calls_from_another_build_or_encoding_are_refused() {
 
     let (status, body) = raw_call(scorer.local_addr(), path, "0000000000000000", &[], &[]).await;
     assert_eq!(status, 409, "{body}");
+    assert!(body.contains(r#""error":"interface_mismatch""#), "{body}");
     assert!(
-        body.contains("every process of a graph must run the same binary"),
+        body.contains("the caller's `Scorer` has interface 0000000000000000 and this process's "),
         "{body}"
     );
 
     let other = "/-/call/scoring/shout/call";
     let (status, body) = raw_call(scorer.local_addr(), other, "x", &[], &[]).await;
-    assert_eq!(
-        status, 409,
-        "a wrong build is refused before anything else: {body}"
-    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("does not serve `shout`"), "{body}");
 }
 
 #[tokio::test]
@@ -218,13 +217,13 @@ async fn the_serving_process_stops_a_call_when_its_request_runs_out_of_time() {
     let scorer = scorer_process("127.0.0.1:0".parse().unwrap()).await;
     let addr = scorer.local_addr();
     let path = "/-/call/scoring/Scorer/score";
-    // The refusal of another build names this one.
+    // The refusal of another interface names this one.
     let (_, refusal) = raw_call(addr, path, "none", &[], &[]).await;
     let build = refusal
-        .split("this process build ")
+        .split("this process's ")
         .nth(1)
         .and_then(|rest| rest.split(':').next())
-        .expect("the refusal names the build")
+        .expect("the refusal names the interface")
         .to_owned();
     // `score("slow", false)`, which takes 600 ms, with 100 ms left.
     let mut args = Vec::new();
@@ -247,8 +246,8 @@ async fn the_serving_process_stops_a_call_when_its_request_runs_out_of_time() {
     assert!(body.contains("slow"), "{body}");
 }
 
-/// A call with the call encoding's content type, `build` as the caller's build id, more
-/// headers and an encoded body.
+/// A call with the call encoding's content type, `build` as the caller's fingerprint of
+/// the deployment, more headers and an encoded body.
 async fn raw_call(
     addr: SocketAddr,
     path: &str,
@@ -261,7 +260,7 @@ async fn raw_call(
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.serve.call.v1+msgpack\r\nserve-build: {build}\r\n{extra}content-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\ncontent-type: application/vnd.serve.call.v1+msgpack\r\nserve-interface: {build}\r\n{extra}content-length: {}\r\n\r\n",
         body.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -190,7 +190,12 @@ pub fn example_binary() -> PathBuf {
 /// The example binary with the example's own variables cleared, so the tests do not depend
 /// on the environment they run in.
 pub fn example_command() -> Command {
-    let mut command = Command::new(example_binary());
+    command_for(&example_binary())
+}
+
+/// `binary` (the example, or a copy of it) with the example's own variables cleared.
+pub fn command_for(binary: &Path) -> Command {
+    let mut command = Command::new(binary);
     command
         .env_remove("CONTENT_FILE_ROOT")
         .env_remove("CONTENT_ALLOW_PRIVATE_HOSTS")
@@ -224,12 +229,17 @@ impl Example {
 
     /// [`Example::start_blocking`], with `args` after `--port 0` (unless they give a port).
     pub fn start_with_args(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_from(example_command(), args, env)
+    }
+
+    /// [`Example::start_with_args`], running `command` (the example, or a copy of it).
+    pub fn start_from(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Self {
         let port: &[&str] = if args.contains(&"--port") {
             &[]
         } else {
             &["--port", "0"]
         };
-        let mut child = example_command()
+        let mut child = command
             .args(port)
             .args(args)
             .envs(env.iter().copied())

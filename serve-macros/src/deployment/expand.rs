@@ -44,7 +44,7 @@ pub struct Parts<'a> {
     pub kind: TokenStream,
     pub methods: Vec<(Ident, TokenStream)>,
     /// Each method's arm of `serve_wire`.
-    pub wire_arms: Vec<TokenStream>,
+    pub wire_arms: Vec<wire::WireArm>,
     pub bind: TokenStream,
     /// The first sync method's `fn` token, if any: such a deployment runs on threads.
     pub first_sync: Option<Span>,
@@ -238,7 +238,7 @@ pub fn client_method(
     target: TokenStream,
     receiver: bool,
     loader: Option<&Loader<'_>>,
-) -> (TokenStream, TokenStream) {
+) -> (TokenStream, wire::WireArm) {
     let private = private();
     let (names, types) = args(&method.params);
     let docs = &method.docs;
@@ -387,7 +387,7 @@ pub fn batched_client_method(
     receiver: bool,
     index: usize,
     types: &BatchTypes,
-) -> (TokenStream, TokenStream) {
+) -> (TokenStream, wire::WireArm) {
     let private = private();
     let docs = &method.docs;
     let vis = method.vis;

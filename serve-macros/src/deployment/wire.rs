@@ -24,8 +24,14 @@ pub struct WireMethod {
     /// The start of the client method: the call goes to another process when the
     /// deployment runs there.
     pub branch: TokenStream,
-    /// Its arm in the client's `serve_wire`.
-    pub arm: TokenStream,
+    /// Its arm in the client's `serve_wire`, and its entry in `wire_shapes`.
+    pub arm: WireArm,
+}
+
+/// What the client's `serve_wire` and `wire_shapes` hold of one method.
+pub struct WireArm {
+    arm: TokenStream,
+    shapes: TokenStream,
 }
 
 /// `ok` is the method's success type, and `ok_span` where an error about it points.
@@ -68,6 +74,10 @@ pub fn method(
         const #constant: (#(#slot_types,)*) = (#(#values,)*);
     };
     let indexes: Vec<Index> = (0..args.len()).map(Index::from).collect();
+    let every: Vec<Index> = (0..=args.len()).map(Index::from).collect();
+    let shapes = quote! {
+        (#label, ::std::vec![#(#private::wire_shape(Self::#constant.#every)),*])
+    };
     let result = Index::from(args.len());
     let names: Vec<&Ident> = args.iter().map(|a| a.name).collect();
     // A constant first: a deployment that cannot run apart compiles the check out.
@@ -97,19 +107,25 @@ pub fn method(
     WireMethod {
         codecs,
         branch,
-        arm,
+        arm: WireArm { arm, shapes },
     }
 }
 
-/// The client's `serve_wire`: one arm per method.
-pub fn serve(arms: &[TokenStream]) -> TokenStream {
+/// The client's `serve_wire` (one arm per method) and `wire_shapes`.
+pub fn serve(methods: &[WireArm]) -> TokenStream {
     let private = private();
+    let arms = methods.iter().map(|m| &m.arm);
+    let shapes = methods.iter().map(|m| &m.shapes);
     quote! {
         fn serve_wire(&self, __serve_method: &str, __serve_body: #private::Bytes) -> #private::WireFuture {
             match __serve_method {
                 #(#arms)*
                 _ => #private::wire_unknown(self.__serve_set.name(), __serve_method),
             }
+        }
+
+        fn wire_shapes() -> ::std::vec::Vec<(&'static str, ::std::vec::Vec<::std::string::String>)> {
+            ::std::vec![#(#shapes),*]
         }
     }
 }

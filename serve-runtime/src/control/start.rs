@@ -129,7 +129,9 @@ impl Deploy for BuildContext {
             Some(Place::Apart(address)) => {
                 let settings = self.settings.deployment(&name);
                 let options = settings.map_or(D::OPTIONS, |s| s.options);
-                let remote = RemoteDeployment::new(self.graph, &name, address, &self.link)?;
+                let interface = crate::remote::interface::of::<D>();
+                let remote =
+                    RemoteDeployment::new(self.graph, &name, address, &self.link, interface)?;
                 self.remote.push(remote.watch());
                 tracing::debug!(deployment = %name, address = ?remote.address(), "deployment runs apart");
                 return Ok(Handle::new(Arc::new(ReplicaSet::apart(
@@ -158,7 +160,8 @@ impl Deploy for BuildContext {
         self.deployments.push(managed);
         if served {
             let client = <D::Client as Client<D>>::from_set(Arc::clone(&set));
-            let entry = ServedDeployment::new(D::METHODS, move |method, body| {
+            let interface = crate::remote::interface::of::<D>();
+            let entry = ServedDeployment::new(D::METHODS, interface, move |method, body| {
                 client.serve_wire(method, body)
             });
             self.served.push((set.name().to_owned(), entry));
@@ -287,13 +290,6 @@ pub(crate) async fn start_graph<G: Graph>(
     crate::observe::stats::warm_clock();
     let places = plan::places(&G::spec(), &settings, serving);
     let calls_apart = places.values().any(|p| matches!(p, Place::Apart(_)));
-    if places
-        .values()
-        .any(|p| *p != (Place::Here { served: false }))
-    {
-        // Calls across processes carry the build's id: read it before the first one.
-        crate::remote::build_id::warm().await;
-    }
     // Only what runs here reserves resources here.
     let demand: Vec<_> = settings
         .deployments

@@ -12,12 +12,12 @@ use http_body_util::{BodyExt, Full};
 use super::codec::{Codec, present};
 use super::peer::{Fault, Peer, PeerStatus, fault_of};
 use super::peers::Peers;
-use super::{CONTENT_TYPE_V1, Link, TIMEOUT_HEADER, WireError, build_id, deadline};
+use super::{CONTENT_TYPE_V1, Link, TIMEOUT_HEADER, WireError, deadline, interface};
 use crate::error::{Error, chain};
 
 /// The codes of a serving process's refusals that say it is not one this process can
 /// call (a rolling update half done), rather than an answer about the call.
-const WRONG_VERSION: [&str; 3] = ["build_mismatch", "wire_version", "not_served"];
+const WRONG_VERSION: [&str; 3] = ["interface_mismatch", "wire_version", "not_served"];
 
 /// Where a deployment this process does not run is served: what its handle sends calls to.
 #[derive(Debug)]
@@ -29,16 +29,21 @@ pub struct RemoteDeployment {
     /// The processes behind it; none when no address is given for it.
     peers: Option<Arc<Peers>>,
     link: Link,
+    /// This build's fingerprint of the deployment: a process that runs another refuses
+    /// the call.
+    interface: String,
 }
 
 impl RemoteDeployment {
     /// `address`: one `http://HOST:PORT` (`https://` with mutual TLS), or several joined
-    /// by commas. `link` has its TLS files loaded.
+    /// by commas. `link` has its TLS files loaded. `interface`: the deployment's
+    /// fingerprint in this build.
     pub(crate) fn new(
         graph: &str,
         deployment: &str,
         address: Option<String>,
         link: &Link,
+        interface: String,
     ) -> Result<Self, Error> {
         let each: Vec<String> = address
             .iter()
@@ -65,6 +70,7 @@ impl RemoteDeployment {
             address,
             peers,
             link: link.clone(),
+            interface,
         })
     }
 
@@ -235,7 +241,7 @@ impl RemoteCall<'_> {
         );
         let mut request = Request::post(uri)
             .header(CONTENT_TYPE, CONTENT_TYPE_V1)
-            .header(build_id::HEADER, build_id::build_id());
+            .header(interface::HEADER, &remote.interface);
         if let Some(secret) = &remote.link.secret {
             request = request.header(AUTHORIZATION, secret.header());
         }
@@ -296,7 +302,7 @@ impl RemoteCall<'_> {
             }
         };
         peer.failed(pass, &reason, fault);
-        // Another process may run the right build: the call was refused, not run.
+        // Another process may run a matching version: the call was refused, not run.
         Ok(Attempt::Failed {
             reason,
             unsent: fault == Fault::WrongVersion,

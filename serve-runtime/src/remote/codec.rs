@@ -11,6 +11,7 @@ use crate::error::Error;
 pub struct Codec<T> {
     encode: fn(&T, &mut Vec<u8>) -> Result<(), rmp_serde::encode::Error>,
     decode: fn(&mut &[u8]) -> Result<T, rmp_serde::decode::Error>,
+    shape: fn() -> String,
 }
 
 impl<T> Clone for Codec<T> {
@@ -28,6 +29,11 @@ impl<T> Codec<T> {
 
     pub(crate) fn decode(&self, input: &mut &[u8]) -> Result<T, String> {
         (self.decode)(input).map_err(|e| e.to_string())
+    }
+
+    /// What the value looks like on the wire, for the deployment's fingerprint.
+    pub(crate) fn shape(&self) -> String {
+        (self.shape)()
     }
 }
 
@@ -63,6 +69,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Wire<Apart> for T {
     const CODEC: Option<Codec<T>> = Some(Codec {
         encode: encode::<T>,
         decode: decode::<T>,
+        shape: super::interface::shape::<T>,
     });
 }
 

@@ -7,11 +7,11 @@
 //! own replicas, under their limits. Deployments without `remote = true` always run in
 //! the process that calls them, with no encoding at all.
 
-pub(crate) mod build_id;
 mod call;
 mod codec;
 pub(crate) mod deadline;
 pub(crate) mod groups;
+pub(crate) mod interface;
 mod peer;
 mod peers;
 pub(crate) mod plan;

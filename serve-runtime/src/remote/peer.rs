@@ -99,8 +99,8 @@ pub(crate) enum Fault {
     Hung,
     /// It refused this process's call secret. Ejects at once: retrying cannot help.
     Unauthenticated,
-    /// It runs another build, speaks another encoding, or does not serve the
-    /// deployment (a rolling update half done). Ejects at once.
+    /// It runs another version of the deployment's interface, speaks another encoding,
+    /// or does not serve the deployment (a rolling update half done). Ejects at once.
     WrongVersion,
 }
 

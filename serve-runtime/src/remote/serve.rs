@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout_at};
 
 use super::codec::{Codec, present};
-use super::{CONTENT_TYPE_V1, CallSecret, TIMEOUT_HEADER, WireError, build_id, deadline};
+use super::{CONTENT_TYPE_V1, CallSecret, TIMEOUT_HEADER, WireError, deadline, interface};
 use crate::error::Error;
 
 /// The largest encoded call accepted: arguments are the graph's own values (tensors,
@@ -88,16 +88,20 @@ type Dispatch = Arc<dyn Fn(&str, Bytes) -> WireFuture + Send + Sync>;
 #[derive(Clone)]
 pub(crate) struct ServedDeployment {
     methods: &'static [&'static str],
+    /// Its fingerprint in this build: a caller must give the same.
+    interface: String,
     dispatch: Dispatch,
 }
 
 impl ServedDeployment {
     pub(crate) fn new(
         methods: &'static [&'static str],
+        interface: String,
         dispatch: impl Fn(&str, Bytes) -> WireFuture + Send + Sync + 'static,
     ) -> Self {
         Self {
             methods,
+            interface,
             dispatch: Arc::new(dispatch),
         }
     }
@@ -180,20 +184,6 @@ async fn call(
             format!("this process takes calls as `{CONTENT_TYPE_V1}` only"),
         );
     }
-    let ours = build_id::build_id();
-    match header(build_id::HEADER) {
-        Some(theirs) if theirs == ours => {}
-        theirs => {
-            return refuse(
-                StatusCode::CONFLICT,
-                "build_mismatch",
-                format!(
-                    "the caller runs build {} and this process build {ours}: every process of a graph must run the same binary",
-                    theirs.unwrap_or("(none given)")
-                ),
-            );
-        }
-    }
     let key = (graph, deployment);
     let Some(served) = table.entries.get(&key) else {
         return refuse(
@@ -205,6 +195,22 @@ async fn call(
             ),
         );
     };
+    // Before anything is decoded: values of another interface would be read wrong.
+    match header(interface::HEADER) {
+        Some(theirs) if theirs == served.interface => {}
+        theirs => {
+            return refuse(
+                StatusCode::CONFLICT,
+                "interface_mismatch",
+                format!(
+                    "the caller's `{}` has interface {} and this process's {}: their methods, arguments or results differ, so every call between these two versions is refused",
+                    key.1,
+                    theirs.unwrap_or("(none given)"),
+                    served.interface
+                ),
+            );
+        }
+    }
     if !served.methods.contains(&method.as_str()) {
         return refuse(
             StatusCode::NOT_FOUND,
