@@ -422,8 +422,9 @@ fn the_kubernetes_manifests_of_the_example_are_valid_objects() {
             checked += 1;
         }
     }
-    // A ConfigMap, and a Deployment and a Service for each of the two processes.
-    assert_eq!(checked, 5);
+    // A ConfigMap, and a Deployment, a Service, a PodDisruptionBudget and a
+    // NetworkPolicy for each of the two processes.
+    assert_eq!(checked, 9);
 }
 
 /// A copy of the example binary with bytes appended: another build (its file differs, as

@@ -2,9 +2,10 @@
 //!
 //! A pure renderer: it takes the split as planned ([`Cluster`]) and returns file names
 //! with their text, so what gets written, printed or compared in a test is the caller's
-//! choice. Each process becomes a Deployment with its Service (and a
-//! HorizontalPodAutoscaler when it autoscales); one ConfigMap carries the serving config
-//! every process reads; the Dockerfile builds the image they all run.
+//! choice. Each process becomes a Deployment with its Service, PodDisruptionBudget and
+//! NetworkPolicy (and a HorizontalPodAutoscaler when it autoscales); one ConfigMap
+//! carries the serving config every process reads; the Dockerfile builds the image they
+//! all run.
 
 mod autoscaler;
 mod dockerfile;
@@ -98,6 +99,10 @@ pub(crate) fn render(cluster: &Cluster) -> Vec<(String, String)> {
         if let Some(scaling) = &process.autoscaling {
             documents.push(autoscaler::document(cluster, process, scaling));
         }
+        documents.push(yaml::to_yaml(&workload::disruption_budget(
+            cluster, process,
+        )));
+        documents.push(yaml::to_yaml(&workload::network_policy(cluster, process)));
         files.push((
             format!("{}.yaml", process.name),
             manifest_file(cluster, &documents),

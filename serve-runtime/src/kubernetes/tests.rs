@@ -128,10 +128,18 @@ fn one_file_a_process_plus_the_config_map_and_the_image() {
         let docs = documents(&text(&format!("{p}.yaml")));
         docs.iter().map(|d| d["kind"].clone()).collect()
     };
-    assert_eq!(kinds("ingress"), ["Deployment", "Service"]);
+    let budget = ["PodDisruptionBudget", "NetworkPolicy"];
+    assert_eq!(
+        kinds("ingress"),
+        [&["Deployment", "Service"][..], &budget].concat()
+    );
     assert_eq!(
         kinds("preprocessor"),
-        ["Deployment", "Service", "HorizontalPodAutoscaler"]
+        [
+            &["Deployment", "Service", "HorizontalPodAutoscaler"][..],
+            &budget
+        ]
+        .concat()
     );
 }
 
@@ -232,11 +240,13 @@ fn pods_get_the_drain_and_grace_period_rounded_up_and_the_config_mounted() {
     assert_eq!(deployment["spec"]["template"]["metadata"]["labels"], labels);
     let mount = json!([
         { "name": "config", "mountPath": "/etc/serve", "readOnly": true },
+        { "name": "tmp", "mountPath": "/tmp" },
         { "name": "call-secret", "mountPath": "/var/run/serve/call-secret", "readOnly": true },
     ]);
     assert_eq!(pod["containers"][0]["volumeMounts"], mount);
     let volume = json!([
         { "name": "config", "configMap": { "name": "content-understanding-config" } },
+        { "name": "tmp", "emptyDir": {} },
         {
             "name": "call-secret",
             "secret": { "secretName": "content-understanding-call-secret", "defaultMode": 288 },
@@ -245,6 +255,62 @@ fn pods_get_the_drain_and_grace_period_rounded_up_and_the_config_mounted() {
     assert_eq!(pod["volumes"], volume);
     // The image's user (10001) reads the secret through the group that owns it.
     assert_eq!(pod["securityContext"]["fsGroup"], 10001);
+}
+
+/// What the "restricted" Pod Security Standard asks of every pod and container.
+#[test]
+fn pods_meet_the_restricted_pod_security_standard() {
+    for process in ["ingress", "general", "preprocessor"] {
+        let pod = &object(process, "Deployment")["spec"]["template"]["spec"];
+        let security = &pod["securityContext"];
+        assert_eq!(security["runAsNonRoot"], true);
+        assert_eq!(security["runAsUser"], 10001);
+        assert_eq!(
+            security["seccompProfile"],
+            json!({ "type": "RuntimeDefault" })
+        );
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        let container = &container(process)["securityContext"];
+        assert_eq!(
+            *container,
+            json!({
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": { "drop": ["ALL"] },
+            })
+        );
+    }
+}
+
+#[test]
+fn voluntary_disruptions_take_one_pod_at_a_time_and_only_the_graph_calls_its_processes() {
+    let labels = |process: &str| {
+        json!({
+            "app.kubernetes.io/name": "content-understanding",
+            "app.kubernetes.io/component": process,
+        })
+    };
+    for process in ["ingress", "general"] {
+        let budget = object(process, "PodDisruptionBudget");
+        assert_eq!(budget["spec"]["maxUnavailable"], 1);
+        assert_eq!(budget["spec"]["selector"]["matchLabels"], labels(process));
+        let policy = object(process, "NetworkPolicy");
+        assert_eq!(
+            policy["spec"]["podSelector"]["matchLabels"],
+            labels(process)
+        );
+        assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
+    }
+    let port = json!([{ "port": "http", "protocol": "TCP" }]);
+    // The graphs' routes are public; the calls port takes the app's own pods only.
+    let public = object("ingress", "NetworkPolicy");
+    assert_eq!(public["spec"]["ingress"], json!([{ "ports": port }]));
+    let calls = object("general", "NetworkPolicy");
+    let own = json!({ "podSelector": { "matchLabels": { "app.kubernetes.io/name": "content-understanding" } } });
+    assert_eq!(
+        calls["spec"]["ingress"],
+        json!([{ "from": [own], "ports": port }])
+    );
 }
 
 #[test]

@@ -49,9 +49,15 @@ pub(super) fn deployment(cluster: &Cluster, process: &Process) -> Value {
 
 fn pod_template(cluster: &Cluster, process: &Process) -> Value {
     let grace = round_up(process.grace_period_s);
-    let mut mounts = vec![json!({ "name": "config", "mountPath": CONFIG_DIR, "readOnly": true })];
-    let mut volumes =
-        vec![json!({ "name": "config", "configMap": { "name": config_map_name(cluster) } })];
+    // The root filesystem is read-only: what the process writes goes to /tmp.
+    let mut mounts = vec![
+        json!({ "name": "config", "mountPath": CONFIG_DIR, "readOnly": true }),
+        json!({ "name": "tmp", "mountPath": "/tmp" }),
+    ];
+    let mut volumes = vec![
+        json!({ "name": "config", "configMap": { "name": config_map_name(cluster) } }),
+        json!({ "name": "tmp", "emptyDir": {} }),
+    ];
     if cluster.is_split() {
         // Every process proves its calls with the Secret's value and checks the others'.
         // The manifests name it only: it is created apart, so no file here holds it.
@@ -66,9 +72,18 @@ fn pod_template(cluster: &Cluster, process: &Process) -> Value {
         "spec": {
             // The drain, then the grace period: the kubelet kills only past both.
             "terminationGracePeriodSeconds": DRAIN_DELAY_S + grace,
-            // The Dockerfile's user is numeric, so the kubelet can check this; its group
-            // owns the mounted files, so the secret can be readable by it alone.
-            "securityContext": { "runAsNonRoot": true, "fsGroup": USER_ID },
+            // The "restricted" Pod Security Standard. The Dockerfile's user is numeric,
+            // so the kubelet can check it is not root; its group owns the mounted files,
+            // so the secret can be readable by it alone.
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": USER_ID,
+                "runAsGroup": USER_ID,
+                "fsGroup": USER_ID,
+                "seccompProfile": { "type": "RuntimeDefault" },
+            },
+            // The process calls no Kubernetes API.
+            "automountServiceAccountToken": false,
             "containers": [{
                 "name": "serve",
                 "image": cluster.image,
@@ -80,7 +95,11 @@ fn pod_template(cluster: &Cluster, process: &Process) -> Value {
                 "readinessProbe": probe(5, 3),
                 "livenessProbe": probe(10, 3),
                 "volumeMounts": mounts,
-                "securityContext": { "allowPrivilegeEscalation": false },
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": { "drop": ["ALL"] },
+                },
             }],
             "volumes": volumes,
         },
@@ -169,6 +188,53 @@ pub(super) fn service(cluster: &Cluster, process: &Process) -> Value {
             "labels": labels(cluster, process),
         },
         "spec": spec,
+    })
+}
+
+/// The PodDisruptionBudget of a process: a voluntary disruption (a node drained, a
+/// cluster upgraded) evicts one of its pods at a time, each draining as on SIGTERM.
+pub(super) fn disruption_budget(cluster: &Cluster, process: &Process) -> Value {
+    json!({
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": object_name(cluster, process),
+            "labels": labels(cluster, process),
+        },
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": { "matchLabels": labels(cluster, process) },
+        },
+    })
+}
+
+/// The NetworkPolicy of a process: the graphs' process takes connections from anywhere
+/// on its port (it serves the public routes); a process that serves calls takes them only
+/// from the pods of the same app (the graph's other processes).
+pub(super) fn network_policy(cluster: &Cluster, process: &Process) -> Value {
+    let mut from = Map::new();
+    if !process.ingress {
+        from.insert(
+            "from".into(),
+            json!([{ "podSelector": { "matchLabels": { "app.kubernetes.io/name": cluster.app } } }]),
+        );
+    }
+    from.insert(
+        "ports".into(),
+        json!([{ "port": PORT_NAME, "protocol": "TCP" }]),
+    );
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": object_name(cluster, process),
+            "labels": labels(cluster, process),
+        },
+        "spec": {
+            "podSelector": { "matchLabels": labels(cluster, process) },
+            "policyTypes": ["Ingress"],
+            "ingress": [Value::Object(from)],
+        },
     })
 }
 

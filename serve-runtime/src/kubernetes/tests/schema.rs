@@ -14,6 +14,8 @@ use serde_json::Value;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 /// Every problem with one document, as lines; empty when it is a valid object of its kind.
 pub fn problems(document: &Value) -> Vec<String> {
@@ -23,6 +25,8 @@ pub fn problems(document: &Value) -> Vec<String> {
         ("apps/v1", "Deployment") => round_trip::<Deployment>(document),
         ("v1", "Service") => round_trip::<Service>(document),
         ("v1", "ConfigMap") => round_trip::<ConfigMap>(document),
+        ("policy/v1", "PodDisruptionBudget") => round_trip::<PodDisruptionBudget>(document),
+        ("networking.k8s.io/v1", "NetworkPolicy") => round_trip::<NetworkPolicy>(document),
         ("autoscaling/v2", "HorizontalPodAutoscaler") => {
             round_trip::<HorizontalPodAutoscaler>(document)
         }
