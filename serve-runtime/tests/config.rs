@@ -2,6 +2,7 @@
 //! config, refusing a bad one whole, and applying one to a running server under load
 //! without a failed request. Every wait is bounded.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,9 @@ impl Greeter {
     async fn reconfigure(&self, config: Greeting) -> Result<(), String> {
         if config.word.is_empty() {
             return Err("the word may not be empty".to_owned());
+        }
+        if config.word == "picky" && self.replica == 1 {
+            return Err("replica 1 will not say picky".to_owned());
         }
         *self.word.lock().unwrap() = config.word;
         let delay = u32::try_from(config.delay_ms).unwrap_or(u32::MAX);
@@ -391,6 +395,80 @@ async fn configs_applied_under_load_fail_no_request() {
     );
 }
 
+/// The words `n` greetings were answered with, and the replicas that answered.
+async fn greetings(server: &Server, n: usize) -> (BTreeSet<String>, BTreeSet<String>) {
+    let (mut words, mut replicas) = (BTreeSet::new(), BTreeSet::new());
+    for i in 0..n {
+        let body = format!(r#"{{"name": "n{i}"}}"#);
+        let (status, answer) = http(server.local_addr(), "POST", "/greet", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        let text = answer.as_str().unwrap();
+        words.insert(text.split(' ').next().unwrap().to_owned());
+        replicas.insert(text.rsplit(' ').next().unwrap().to_owned());
+    }
+    (words, replicas)
+}
+
+/// A `user_config` that one replica's `reconfigure` refuses is taken back from those
+/// that took it: the deployment runs one configuration, the one `/-/config` shows.
+#[tokio::test]
+async fn a_user_config_refused_by_one_replica_is_taken_back_from_all() {
+    let server = serve(App::new()).await;
+    bounded(server.deploy(&with("        user_config: {word: hey}\n")))
+        .await
+        .unwrap();
+    let report = bounded(server.deploy(&with("        user_config: {word: picky}\n")))
+        .await
+        .unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0].contains(
+            "replica 1: replica 1 will not say picky; every replica keeps the user_config it had"
+        ),
+        "{report:?}"
+    );
+    let (words, replicas) = greetings(&server, 40).await;
+    assert_eq!(replicas.len(), 2, "both replicas answered: {replicas:?}");
+    assert_eq!(words, BTreeSet::from(["HEY".to_owned()]));
+    let running = server.config_yaml();
+    assert!(
+        running.contains(r#"user_config: {"word":"hey"}"#),
+        "{running}"
+    );
+    assert!(!running.contains("picky"), "{running}");
+}
+
+/// A config that leaves out the `user_config` replicas run takes the code's state: the
+/// replicas (which cannot forget what they were given) are replaced by new ones.
+#[tokio::test]
+async fn leaving_the_user_config_out_replaces_the_replicas() {
+    let server = serve(App::new()).await;
+    bounded(server.deploy(&with("        user_config: {word: yo}\n")))
+        .await
+        .unwrap();
+    let (words, _) = greetings(&server, 10).await;
+    assert_eq!(words, BTreeSet::from(["YO".to_owned()]));
+    let report = bounded(server.deploy(&with("        num_replicas: 2\n")))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.changes,
+        ["greeting/Greeter: user_config removed: the replicas are replaced"]
+    );
+    eventually("the old replicas are replaced", || {
+        let s = &server.status()[0];
+        let d = s.deployment("Greeter").unwrap();
+        d.count(ReplicaState::Running) == 2 && d.count(ReplicaState::Stopped) == 2
+    })
+    .await;
+    let (words, replicas) = greetings(&server, 40).await;
+    assert_eq!(words, BTreeSet::from(["HELLO".to_owned()]));
+    assert!(
+        !replicas.contains("0") && !replicas.contains("1"),
+        "{replicas:?}"
+    );
+}
+
 #[tokio::test]
 async fn replicas_added_after_a_user_config_get_it_before_serving() {
     let server = serve(App::new()).await;
@@ -428,13 +506,15 @@ async fn a_failing_reconfigure_is_reported_in_the_status() {
     let report = bounded(server.deploy(&with("        user_config: {word: \"\"}\n")))
         .await
         .unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
     assert!(
-        report
-            .changes
-            .iter()
-            .any(|c| c.contains("`reconfigure` failed on replica 0: the word may not be empty")),
+        report.failed[0].starts_with(
+            "greeting/Greeter: `reconfigure` failed on replica 0: the word may not be empty"
+        ),
         "{report:?}"
     );
+    assert_eq!(report.updated, ["greeting/Greeter"]);
+    assert!(report.message.ends_with("; 1 failed"), "{report:?}");
     let apps = server.applications();
     let greeter = &apps["applications"]["greeting"]["deployments"]["Greeter"];
     assert_eq!(greeter["status"], "UNHEALTHY");
@@ -450,6 +530,35 @@ async fn a_failing_reconfigure_is_reported_in_the_status() {
         (200, true),
         "the replicas keep serving with what they had"
     );
+}
+
+/// A file left empty, or cut short before its applications, would set every deployment
+/// back to the code's values: it is refused, and nothing changes.
+#[tokio::test]
+async fn an_empty_or_cut_short_config_is_refused() {
+    for empty in ["", "\n  \n", "# only a comment\n"] {
+        let err = ServeConfig::from_yaml("empty.yaml", empty).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 1, column 1: the config is empty"),
+            "{err}"
+        );
+    }
+    let server = serve(App::new()).await;
+    bounded(server.deploy(&with("        num_replicas: 2\n")))
+        .await
+        .unwrap();
+    let before = server.config_yaml();
+    for cut in ["http_options:\n  port: 8000\n", "applications: []\n"] {
+        let err = bounded(server.deploy(&config(cut))).await.unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "the config names no application: applied, it would set every deployment back to the code's values"
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(server.config_yaml(), before, "nothing changed");
 }
 
 #[tokio::test]
@@ -710,6 +819,33 @@ async fn an_update_whose_replicas_fail_to_start_is_rolled_back() {
         "the old replicas kept serving"
     );
     assert_eq!(running(&server, "Sized"), 2);
+    // Rolled back, the deployment is healthy again (it runs what it ran before) and says
+    // what happened; its live replicas are counted, not the failed start's history.
+    eventually("the deployment is healthy again", || {
+        server.applications()["applications"]["sizing"]["deployments"]["Sized"]["status"]
+            == "HEALTHY"
+    })
+    .await;
+    let now = server.applications()["applications"]["sizing"]["deployments"]["Sized"].clone();
+    assert!(
+        now["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the update was rolled back"),
+        "{now}"
+    );
+    assert_eq!(now["replica_states"]["RUNNING"], 2, "{now}");
+    assert!(now["replica_states"].get("STOPPED").is_none(), "{now}");
+    // The next update clears the rollback.
+    let report = bounded(server.deploy(&sized("        num_cpus: 0.25\n")))
+        .await
+        .unwrap();
+    assert!(report.changed);
+    eventually("the next update rolls out", || {
+        let now = server.applications()["applications"]["sizing"]["deployments"]["Sized"].clone();
+        now["status"] == "HEALTHY" && now["message"] == ""
+    })
+    .await;
 }
 
 // ---- autoscaling in the config ---------------------------------------------------------

@@ -388,3 +388,72 @@ fn a_process_replaced_on_its_port_under_load_fails_no_request() {
         .unwrap_or_else(|| panic!("no count of answers in {metrics}"));
     assert!(served >= 200, "the new process answered {served}");
 }
+
+/// `deploy` waits for what it applied to roll out: 0 and "rolled out" when the new
+/// replicas took over, non-zero naming the deployment when they failed to start and the
+/// update was rolled back (the server keeps serving what it ran before).
+#[test]
+fn deploy_waits_for_the_rollout_and_fails_when_it_is_rolled_back() {
+    let server = Server::start(&[]);
+    let dir = std::env::temp_dir().join(format!("linger-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = |floor_ms: u64| {
+        let path = dir.join(format!("floor-{floor_ms}.yaml"));
+        let text = format!(
+            "applications:\n  - name: linger\n    deployments:\n      - name: Floor\n        bind_args:\n          floor_ms: {floor_ms}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let address = format!("http://{}", server.admin);
+    let deploy = |file: PathBuf| {
+        Command::new(linger_binary())
+            .arg("deploy")
+            .arg(file)
+            .args(["-a", &address])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+
+    let refused = deploy(config(70_000));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("the config did not roll out"), "{stderr}");
+    assert!(
+        stderr.contains("linger/Floor: the update was rolled back: replica"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a floor of 70000 ms is past a minute"),
+        "{stderr}"
+    );
+    let reply = linger(server.addr, 0)
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        reply.ends_with("\r\n\r\n0"),
+        "the old floor serves: {reply}"
+    );
+
+    let applied = deploy(config(5));
+    let stdout = String::from_utf8_lossy(&applied.stdout);
+    assert!(
+        applied.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert!(
+        stdout.contains("linger/Floor: bind_args floor_ms = 5"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("rolled out\n"), "{stdout}");
+    let reply = linger(server.addr, 0)
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        reply.ends_with("\r\n\r\n5"),
+        "the new floor serves: {reply}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -18,6 +18,12 @@ pub struct DeployReport {
     pub changed: bool,
     /// One line per change, `graph/deployment: option old -> new`.
     pub changes: Vec<String>,
+    /// The deployments changed, as `graph/deployment`: those whose rollout to watch
+    /// (their status is UPDATING until it ends, and says when it was rolled back).
+    pub updated: Vec<String>,
+    /// What failed at once, one line each (a `reconfigure` that failed on a replica,
+    /// which keeps what it had).
+    pub failed: Vec<String>,
     /// A sentence for a person.
     pub message: String,
 }
@@ -25,6 +31,16 @@ pub struct DeployReport {
 impl Admin {
     pub(crate) async fn deploy(&self, config: &ServeConfig) -> Result<DeployReport, ConfigError> {
         let _one_at_a_time = self.deploying.lock().await;
+        if config.has_no_application() {
+            // Cut short, or written for another purpose: applied, it would set every
+            // deployment back to the code's values.
+            return Err(config.error(vec![Problem {
+                line: 1,
+                column: 1,
+                message: "the config names no application: applied, it would set every deployment back to the code's values".to_owned(),
+                help: Some("give every application with what it should run (`GET /-/config` is what runs now)".to_owned()),
+            }]));
+        }
         let mut next = config.resolve(&self.specs)?;
         let current = self.settings();
         let mut problems = Vec::new();
@@ -127,10 +143,12 @@ impl Admin {
             return Ok(DeployReport {
                 changed: false,
                 changes: Vec::new(),
+                updated: Vec::new(),
+                failed: Vec::new(),
                 message,
             });
         }
-        let mut changes = Vec::new();
+        let (mut changes, mut updated, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (graph, served) in next.graphs.iter().zip(&self.served) {
             let now = current.graph(&graph.name).expect("checked above");
             if graph.request_timeout != now.request_timeout {
@@ -148,7 +166,10 @@ impl Admin {
                 }
                 if let Some(managed) = served.instance.controller.deployment(&d.name) {
                     let done = std::sync::Arc::clone(managed).apply(d.clone()).await;
-                    changes.extend(done.into_iter().map(|c| format!("{}/{c}", graph.name)));
+                    let in_graph = |c: String| format!("{}/{c}", graph.name);
+                    changes.extend(done.changes.into_iter().map(in_graph));
+                    failed.extend(done.failed.into_iter().map(in_graph));
+                    updated.push(format!("{}/{}", graph.name, d.name));
                 }
             }
         }
@@ -157,6 +178,9 @@ impl Admin {
             1 => "applied 1 change".to_owned(),
             n => format!("applied {n} changes"),
         };
+        if !failed.is_empty() {
+            message.push_str(&format!("; {} failed", failed.len()));
+        }
         for note in &notes {
             message.push_str("; ");
             message.push_str(note);
@@ -165,6 +189,8 @@ impl Admin {
         Ok(DeployReport {
             changed: true,
             changes,
+            updated,
+            failed,
             message,
         })
     }

@@ -2,6 +2,7 @@
 
 mod client;
 mod logs;
+mod rollout;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,12 +52,18 @@ enum Command {
         #[arg(long, value_name = "IMAGE")]
         image: Option<String>,
     },
-    /// Apply a config to a running server; only what changed is applied
+    /// Apply a config to a running server, only what changed, and wait until it has
+    /// rolled out; exits non-zero, naming what failed, when any of it was refused,
+    /// failed or rolled back
     Deploy {
         /// The config file (as `build` writes it)
         file: PathBuf,
         #[command(flatten)]
         admin: AdminArgs,
+        /// How long to wait for the new replicas to take over before giving up (the
+        /// rollout goes on in the server)
+        #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = non_negative)]
+        timeout: f64,
     },
     /// Print the state of a running server's graphs and deployments
     Status {
@@ -361,7 +368,11 @@ impl App {
                 }
                 Ok(())
             }
-            Some(Command::Deploy { file, admin }) => deploy(&file, &admin).await,
+            Some(Command::Deploy {
+                file,
+                admin,
+                timeout,
+            }) => deploy(&file, &admin, std::time::Duration::from_secs_f64(timeout)).await,
             Some(Command::Status { admin, format }) => {
                 let client = AdminClient::new(&admin.address, admin.admin_token)?;
                 let apps = client.get_json("/-/applications").await?;
@@ -542,9 +553,14 @@ pub(crate) fn bin_name() -> String {
         .unwrap_or_else(|| "serve".to_owned())
 }
 
-/// Checks a config here (so a typo needs no server), sends it, and prints what changed;
-/// the server's own refusals come back with their lines and are shown against the file.
-async fn deploy(file: &std::path::Path, admin: &AdminArgs) -> Result<(), Error> {
+/// Checks a config here (so a typo needs no server), sends it, prints what changed, and
+/// waits for the rollout; the server's own refusals come back with their lines and are
+/// shown against the file.
+async fn deploy(
+    file: &std::path::Path,
+    admin: &AdminArgs,
+    timeout: std::time::Duration,
+) -> Result<(), Error> {
     let config = ServeConfig::load(file)?;
     let client = AdminClient::new(&admin.address, admin.admin_token.clone())?;
     let (status, body) = client
@@ -558,7 +574,20 @@ async fn deploy(file: &std::path::Path, admin: &AdminArgs) -> Result<(), Error> 
         for change in json["changes"].as_array().into_iter().flatten() {
             println!("  {}", change.as_str().unwrap_or_default());
         }
-        return Ok(());
+        let lines = |key: &str| -> Vec<String> {
+            let values = json[key].as_array().into_iter().flatten();
+            values
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        };
+        let failed = lines("failed");
+        if !failed.is_empty() {
+            return Err(Error::Config(format!(
+                "part of the config failed:\n  {}",
+                failed.join("\n  ")
+            )));
+        }
+        return rollout::watch(&client, &lines("updated"), timeout).await;
     }
     let problems: Option<Vec<Problem>> = json.get("problems").and_then(|p| {
         p.as_array()?

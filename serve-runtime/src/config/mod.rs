@@ -32,6 +32,23 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Parses a config; `source_name` (a path, or "the config") names it in errors.
     pub fn from_yaml(source_name: &str, text: &str) -> Result<Self, ConfigError> {
+        // An empty file parses as every default: applied, it would set every deployment
+        // back to the code's values, which a file cut short or never written should not.
+        let content = text
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if !content {
+            let problem = Problem {
+                line: 1,
+                column: 1,
+                message: "the config is empty".to_owned(),
+                help: Some(
+                    "write one with `build -o FILE`; a field left out takes the code's value"
+                        .to_owned(),
+                ),
+            };
+            return Err(ConfigError::new(source_name, text, vec![problem]));
+        }
         match serde_saphyr::from_str::<FileConfig>(text) {
             Ok(file) => Ok(Self {
                 source_name: source_name.to_owned(),
@@ -50,6 +67,12 @@ impl ServeConfig {
         })?;
         Self::from_yaml(&path.display().to_string(), &text)
             .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Whether it names no application (only `http_options`, or an `applications:` cut
+    /// short).
+    pub(crate) fn has_no_application(&self) -> bool {
+        self.file.applications.is_empty()
     }
 
     /// The config's text as given.

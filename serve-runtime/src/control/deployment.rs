@@ -62,12 +62,21 @@ pub(crate) trait Managed: Send + Sync {
     fn check(&self, settings: &DeploymentSettings) -> Option<Problem>;
     /// Applies checked settings while serving: limits and timings at once, the replica
     /// count through the control loop, a new `user_config` through every replica's
-    /// `reconfigure`. Returns what changed, one line each.
-    fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Vec<String>>;
+    /// `reconfigure`. Says what changed, and what failed at once.
+    fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Applied>;
     /// Keeps the replicas at their target until `stop` is cancelled.
     fn control(self: Arc<Self>, stop: CancellationToken) -> BoxFuture<()>;
     /// Drains and stops every replica.
     fn stop(self: Arc<Self>) -> BoxFuture<()>;
+}
+
+/// What applying new settings to a deployment did, one line each, prefixed with its name.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    pub(crate) changes: Vec<String>,
+    /// What failed at once (a `reconfigure`); a rollout that fails later says so in the
+    /// status.
+    pub(crate) failed: Vec<String>,
 }
 
 /// Makes a deployment's constructor from `bind` arguments (see [`Deploy`](crate::graph::Deploy)).
@@ -108,6 +117,9 @@ struct State {
     failures_in_row: u32,
     retry_at: Option<Instant>,
     message: Option<String>,
+    /// Why the last update was rolled back, until the next one: the deployment runs what
+    /// it ran before, healthy, and says so.
+    rolled_back: Option<String>,
 }
 
 struct Record {
@@ -120,6 +132,57 @@ struct Record {
 }
 
 impl<D: Deployment> ManagedDeployment<D> {
+    /// Starts replacing every replica with new ones (a new generation); if one fails to
+    /// start, the deployment goes back to what it runs now.
+    fn replace_replicas(&self, state: &mut State) {
+        if state.rollout.is_none() {
+            state.rollout = Some(Rollout {
+                from_generation: state.generation,
+                options: state.options,
+                user_config: state.user_config.clone(),
+                bind_args: state.bind_args.clone(),
+            });
+            let current = Arc::clone(&self.factory.lock().unwrap_or_else(PoisonError::into_inner));
+            *self
+                .previous_factory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(current);
+        }
+        state.generation += 1;
+    }
+
+    /// A new `user_config` failed on some replicas: the deployment keeps `previous`, and
+    /// the replicas in `took` (which took the new one) go back to it, or are replaced
+    /// when there was none, so that every replica runs one configuration.
+    async fn keep_previous_config(
+        &self,
+        took: &[&Arc<Replica<D>>],
+        previous: Option<serde_json::Value>,
+    ) {
+        let replace = previous.is_none() && !took.is_empty();
+        {
+            let mut state = self.state();
+            state.user_config.clone_from(&previous);
+            if replace {
+                self.replace_replicas(&mut state);
+            }
+        }
+        if let Some(config) = &previous {
+            let back = join_all(took.iter().map(|r| reconfigure(r, config.clone())));
+            for (r, result) in took.iter().zip(back.await) {
+                if let Err(e) = result {
+                    tracing::warn!(
+                        deployment = self.set.name(),
+                        replica = r.id(),
+                        "could not go back to the previous user_config: {}",
+                        chain(&*e)
+                    );
+                }
+            }
+        }
+        self.changed.notify_one();
+    }
+
     /// Gives the `#[batch]` methods the sizes `settings` asks for, at once: the next batch
     /// each replica forms uses them. Says what changed.
     fn resize_batches(&self, settings: &DeploymentSettings) -> Vec<String> {
@@ -210,6 +273,7 @@ impl<D: Deployment> ManagedDeployment<D> {
                 failures_in_row: 0,
                 retry_at: None,
                 message: None,
+                rolled_back: None,
             }),
             changed: Notify::new(),
             next_id: AtomicU32::new(0),
@@ -589,6 +653,8 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 })
                 .collect(),
             message: state.message.clone(),
+            updating: state.rollout.is_some(),
+            rolled_back: state.rolled_back.clone(),
         }
     }
 
@@ -637,7 +703,7 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
         })
     }
 
-    fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Vec<String>> {
+    fn apply(self: Arc<Self>, settings: DeploymentSettings) -> BoxFuture<Applied> {
         Box::pin(async move {
             let next = DeploymentOptions {
                 executor: D::OPTIONS.executor,
@@ -651,30 +717,16 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 .then(|| (self.rebind)(&args).ok())
                 .flatten();
             let args_changed = rebound.is_some();
-            let (before, config_changed) = {
+            let (before, config_changed, previous_config) = {
                 let mut state = self.state();
                 let before = state.options;
                 let resources =
                     next.num_cpus != before.num_cpus || next.num_gpus != before.num_gpus;
-                if resources || rebound.is_some() {
-                    // New replicas replace the old ones; if one fails to start, this is
-                    // what the deployment goes back to.
-                    if state.rollout.is_none() {
-                        state.rollout = Some(Rollout {
-                            from_generation: state.generation,
-                            options: before,
-                            user_config: state.user_config.clone(),
-                            bind_args: state.bind_args.clone(),
-                        });
-                        let current = Arc::clone(
-                            &self.factory.lock().unwrap_or_else(PoisonError::into_inner),
-                        );
-                        *self
-                            .previous_factory
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner) = Some(current);
-                    }
-                    state.generation += 1;
+                // Replicas cannot forget a `user_config`: with none, new ones (which never
+                // got it) replace them, so every replica runs one configuration.
+                let config_removed = state.user_config.is_some() && user_config.is_none();
+                if resources || rebound.is_some() || config_removed {
+                    self.replace_replicas(&mut state);
                 }
                 if let Some(factory) = rebound {
                     *self.factory.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -700,9 +752,11 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                 // A new config is a new intent: what went wrong with the old one is news
                 // only if it goes wrong again.
                 state.message = None;
+                state.rolled_back = None;
                 let config_changed = state.user_config != user_config;
+                let previous_config = state.user_config.clone();
                 state.user_config.clone_from(&user_config);
-                (before, config_changed)
+                (before, config_changed, previous_config)
             };
             self.set
                 .set_limits(next.max_ongoing_requests, next.max_queued_requests);
@@ -727,31 +781,50 @@ impl<D: Deployment> Managed for ManagedDeployment<D> {
                     ),
                 });
             }
+            let mut failures = Vec::new();
             if config_changed {
-                changes.push("user_config".to_owned());
+                changes.push(match user_config {
+                    Some(_) => "user_config".to_owned(),
+                    None => "user_config removed: the replicas are replaced".to_owned(),
+                });
                 if let Some(config) = user_config {
                     let replicas = self.set.replicas();
                     let done = join_all(replicas.iter().map(|r| reconfigure(r, config.clone())));
+                    let results = done.await;
                     let failed: Vec<String> = replicas
                         .iter()
-                        .zip(done.await)
+                        .zip(&results)
                         .filter_map(|(r, result)| {
-                            let e = result.err()?;
-                            Some(format!("replica {}: {}", r.id(), chain(&*e)))
+                            let e = result.as_ref().err()?;
+                            Some(format!("replica {}: {}", r.id(), chain(&**e)))
                         })
                         .collect();
                     if !failed.is_empty() {
-                        let message = format!("`reconfigure` failed on {}", failed.join("; "));
+                        let took: Vec<_> = replicas
+                            .iter()
+                            .zip(&results)
+                            .filter(|(_, result)| result.is_ok())
+                            .map(|(r, _)| r)
+                            .collect();
+                        self.keep_previous_config(&took, previous_config).await;
+                        let message = format!(
+                            "`reconfigure` failed on {}; every replica keeps the user_config it had",
+                            failed.join("; ")
+                        );
                         tracing::warn!(deployment = self.set.name(), "{message}");
                         self.state().message = Some(message.clone());
-                        changes.push(message);
+                        failures.push(message);
                     }
                 }
             }
-            changes
-                .into_iter()
-                .map(|c| format!("{}: {c}", self.set.name()))
-                .collect()
+            let named = |lines: Vec<String>| -> Vec<String> {
+                let name = self.set.name();
+                lines.into_iter().map(|c| format!("{name}: {c}")).collect()
+            };
+            Applied {
+                changes: named(changes),
+                failed: named(failures),
+            }
         })
     }
 

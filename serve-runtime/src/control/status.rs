@@ -57,6 +57,12 @@ pub struct DeploymentStatus {
     /// What the controller is doing about it, when it is not simply running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// An update is being rolled out: new replicas are replacing the old ones.
+    pub updating: bool,
+    /// Why the last update was rolled back (its new replicas failed to start), until the
+    /// next one: the deployment runs what it ran before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<String>,
 }
 
 impl DeploymentStatus {
@@ -118,7 +124,8 @@ impl GraphStatus {
 pub enum DeploymentHealth {
     /// As many replicas run as the target asks, none stalled.
     Healthy,
-    /// Replicas are starting or draining toward a new target.
+    /// Replicas are starting or draining toward a new target, or an update is being
+    /// rolled out.
     Updating,
     /// A replica failed to start and is being retried, or none takes calls.
     Unhealthy,
@@ -149,17 +156,23 @@ impl DeploymentStatus {
             DeploymentHealth::Healthy
         } else if running == 0 || self.message.is_some() {
             DeploymentHealth::Unhealthy
-        } else if moving > 0 || running != self.target_replicas as usize {
+        } else if self.updating || moving > 0 || running != self.target_replicas as usize {
             DeploymentHealth::Updating
         } else {
             DeploymentHealth::Healthy
         }
     }
 
-    /// How many replicas are in each state, leaving out states none is in.
+    /// How many replicas are in each state, leaving out states none is in, and the
+    /// stopped ones (kept in [`replicas`](Self::replicas) for a while, for their messages):
+    /// what runs, starts, drains or failed.
     pub fn replica_states(&self) -> std::collections::BTreeMap<ReplicaState, usize> {
         let mut states = std::collections::BTreeMap::new();
-        for r in &self.replicas {
+        for r in self
+            .replicas
+            .iter()
+            .filter(|r| r.state != ReplicaState::Stopped)
+        {
             *states.entry(r.state).or_insert(0) += 1;
         }
         states
@@ -186,10 +199,12 @@ impl GraphStatus {
             .deployments
             .iter()
             .map(|d| {
+                // A rollback is said until the next update, the deployment healthy.
+                let message = d.message.as_ref().or(d.rolled_back.as_ref());
                 let value = serde_json::json!({
                     "status": d.health(),
                     "replica_states": d.replica_states(),
-                    "message": d.message.clone().unwrap_or_default(),
+                    "message": message.cloned().unwrap_or_default(),
                 });
                 (d.name.clone(), value)
             })

@@ -172,7 +172,7 @@ impl<D: Deployment> ManagedDeployment<D> {
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner) = previous;
                         }
-                        state.message = Some(message);
+                        state.rolled_back = Some(message);
                         self.set.set_limits(
                             rollout.options.max_ongoing_requests,
                             rollout.options.max_queued_requests,
@@ -226,6 +226,7 @@ mod tests {
             failures_in_row: 0,
             retry_at: None,
             message: None,
+            rolled_back: None,
         }
     }
 
